@@ -1,0 +1,101 @@
+# gfn-teach: build the book, run every test.
+#   make book   strict HTML build of the book into _build/html
+#   make test   unit tests, nbval on every chapter, strict book build, browser test
+#   make clean  remove build outputs (keeps .venv; `make distclean` removes it too)
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON   ?= python3
+VENV     := .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.installed
+# The browser test's Chromium; CI elsewhere may point it at another Chromium build.
+CHROMIUM ?= /usr/bin/chromium
+export GFN_CHROMIUM := $(CHROMIUM)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# MathJax 3, from the npm registry, served by the book itself (no CDN).
+MATHJAX_VERSION := 3.2.2
+MATHJAX_SITE    := .cache/mathjax-site
+MATHJAX_DIR     := $(MATHJAX_SITE)/_static/mathjax
+MATHJAX_STAMP   := $(MATHJAX_DIR)/.installed-$(MATHJAX_VERSION)
+
+# Kernels: the venv's "python3" kernelspec (shipped by ipykernel; its argv "python"
+# is the running venv interpreter) wins over any user-level one.
+export JUPYTER_PATH := $(CURDIR)/$(VENV)/share/jupyter
+export JUPYTER_PLATFORM_DIRS := 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export PYTHONHASHSEED := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+BOOK_BUILD := $(BIN)/jupyter-book build . --all -W -n --keep-going
+NOTEBOOKS  := $(wildcard book/*.ipynb)
+
+.PHONY: help install book mathjax chromium test test-unit test-nbval test-book test-browser clean distclean
+
+help:
+	@echo "make book   - build the book (strict) into _build/html"
+	@echo "make test   - unit tests, nbval on book/*.ipynb, strict book build, browser test"
+	@echo "make clean  - remove _build and caches (make distclean also removes .venv)"
+
+# ---------------------------------------------------------------- environment
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $@
+
+install: $(STAMP)
+
+$(MATHJAX_STAMP):
+	rm -rf $(MATHJAX_SITE) .cache/npm
+	mkdir -p .cache/npm $(MATHJAX_DIR)
+	cd .cache/npm && npm pack --silent mathjax@$(MATHJAX_VERSION)
+	tar -xzf .cache/npm/mathjax-$(MATHJAX_VERSION).tgz -C $(MATHJAX_DIR) --strip-components=1 package/es5
+	test -f $(MATHJAX_DIR)/es5/tex-chtml-full.js
+	test -d $(MATHJAX_DIR)/es5/output/chtml/fonts/woff-v2
+	touch $@
+
+mathjax: $(MATHJAX_STAMP)
+
+# Debian's Chromium for the browser test, from apt (as root; sudo only when not root).
+# Never a downloaded browser build.
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+	@$(CHROMIUM) --version 2>/dev/null
+
+# ---------------------------------------------------------------- book
+book: $(STAMP) $(MATHJAX_STAMP)
+	$(BOOK_BUILD)
+
+# ---------------------------------------------------------------- tests
+test: $(STAMP)
+	$(MAKE) --no-print-directory test-unit
+	$(MAKE) --no-print-directory test-nbval
+	$(MAKE) --no-print-directory test-book
+	$(MAKE) --no-print-directory test-browser
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests --ignore=tests/browser -q
+
+test-nbval: $(STAMP)
+	@test -n "$(NOTEBOOKS)" || { echo "no notebooks in book/"; exit 1; }
+	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 \
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q book/
+
+test-book: book
+
+test-browser: $(STAMP) chromium
+	@test -f _build/html/index.html || { echo "run 'make book' first"; exit 1; }
+	$(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
+
+# ---------------------------------------------------------------- cleaning
+clean:
+	rm -rf _build .cache/mathjax-site .cache/npm .pytest_cache
+	find . -path ./.venv -prune -o -name __pycache__ -type d -print0 | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf $(VENV) .cache

@@ -1,0 +1,178 @@
+"""Policies: one network pass gives forward logits, the log state flow and backward logits.
+
+Every policy is an Equinox module called on the one-hot observation of *one* state and
+returns a :class:`PolicyOutput`; batch it with ``jax.vmap``. Both also hold ``log_z``, the
+learnable log partition function that trajectory balance uses.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .hypergrid import Hypergrid
+
+# Logit given to invalid actions. Finite on purpose: ``-inf`` would turn into NaN as soon as
+# it is multiplied by a zero mask or when no action is valid (backward, at the origin).
+INVALID_LOGIT = -1e9
+
+
+class PolicyOutput(NamedTuple):
+    """What a policy says about one state."""
+
+    forward_logits: jax.Array  # [dim + 1]: increments, then stop
+    log_flow: jax.Array  # []: log F(s)
+    backward_logits: jax.Array  # [dim]: decrements (zeros = uniform over valid parents)
+
+
+def masked_log_softmax(logits: jax.Array, valid: jax.Array) -> jax.Array:
+    r"""``log softmax`` over the valid entries only.
+
+    .. math:: \log \pi(a) = \ell_a - \log \sum_{b\,\text{valid}} e^{\ell_b}
+
+    Invalid entries come out near ``INVALID_LOGIT`` (finite) and get zero gradient.
+    """
+    return jax.nn.log_softmax(jnp.where(valid, logits, INVALID_LOGIT), axis=-1)
+
+
+class MLPPolicy(eqx.Module):
+    """A multilayer perceptron with three heads, and a learnable ``log Z``.
+
+    Args:
+        env: the environment, for the observation and action sizes.
+        key: PRNG key for the initial weights.
+        hidden: width of each hidden layer.
+        depth: number of hidden layers.
+        learn_backward: if False, the backward logits are zeros, i.e. the backward policy is
+            uniform over valid parents.
+    """
+
+    mlp: eqx.nn.MLP
+    log_z: jax.Array
+    n_actions: int = eqx.field(static=True)
+    n_backward_actions: int = eqx.field(static=True)
+    learn_backward: bool = eqx.field(static=True)
+
+    def __init__(
+        self,
+        env: Hypergrid,
+        key: jax.Array,
+        hidden: int = 256,
+        depth: int = 2,
+        learn_backward: bool = False,
+    ):
+        if hidden < 1 or depth < 0:
+            raise ValueError(f"hidden must be >= 1 and depth >= 0, got {hidden=}, {depth=}")
+        self.n_actions = env.n_actions
+        self.n_backward_actions = env.n_backward_actions
+        self.learn_backward = learn_backward
+        out_size = self.n_actions + 1 + (self.n_backward_actions if learn_backward else 0)
+        self.mlp = eqx.nn.MLP(env.obs_size, out_size, hidden, depth, key=key)
+        self.log_z = jnp.zeros(())
+
+    def __call__(self, obs: jax.Array) -> PolicyOutput:
+        """Evaluate the heads on one observation ``[dim * side]``."""
+        out = self.mlp(obs)
+        forward_logits = out[: self.n_actions]
+        log_flow = out[self.n_actions]
+        if self.learn_backward:
+            backward_logits = out[self.n_actions + 1 :]
+        else:
+            backward_logits = jnp.zeros(self.n_backward_actions, out.dtype)
+        return PolicyOutput(forward_logits, log_flow, backward_logits)
+
+
+class TabularPolicy(eqx.Module):
+    """One free parameter vector per state: exact flows are representable.
+
+    The row of a state is found from its one-hot observation, so tabular and MLP policies
+    are interchangeable everywhere. Rows hold ``[forward logits, log flow, backward logits]``.
+    """
+
+    table: jax.Array  # [n_states, dim + 1 + 1 + dim]
+    log_z: jax.Array
+    place_values: jax.Array  # [dim * side]: obs @ place_values = state index
+    n_actions: int = eqx.field(static=True)
+    learn_backward: bool = eqx.field(static=True)
+
+    def __init__(self, env: Hypergrid, learn_backward: bool = False, table=None, log_z=0.0):
+        width = env.n_actions + 1 + env.n_backward_actions
+        self.table = jnp.zeros((env.n_states, width)) if table is None else jnp.asarray(table)
+        if self.table.shape != (env.n_states, width):
+            raise ValueError(f"table must have shape {(env.n_states, width)}, got {self.table.shape}")
+        self.log_z = jnp.asarray(log_z, dtype=jnp.float32)
+        digit = jnp.tile(jnp.arange(env.side), env.dim)
+        place = jnp.repeat(env.side ** jnp.arange(env.dim - 1, -1, -1), env.side)
+        self.place_values = (digit * place).astype(jnp.float32)
+        self.n_actions = env.n_actions
+        self.learn_backward = learn_backward
+
+    def __call__(self, obs: jax.Array) -> PolicyOutput:
+        """Look up the row of the state whose one-hot observation is ``obs``."""
+        index = jnp.round(obs @ jax.lax.stop_gradient(self.place_values)).astype(jnp.int32)
+        row = self.table[index]
+        backward_logits = row[self.n_actions + 1 :]
+        if not self.learn_backward:
+            backward_logits = jnp.zeros_like(backward_logits)
+        return PolicyOutput(row[: self.n_actions], row[self.n_actions], backward_logits)
+
+
+def evaluate_states(policy, env: Hypergrid, states: jax.Array) -> PolicyOutput:
+    """Policy outputs for states of any leading shape ``[..., dim]`` (one network pass)."""
+    lead = states.shape[:-1]
+    obs = env.observation(states.reshape(-1, env.dim))
+    out = jax.vmap(policy)(obs)
+    return jax.tree.map(lambda a: a.reshape(lead + a.shape[1:]), out)
+
+
+def evaluate_visited(
+    policy, env: Hypergrid, states: jax.Array, visited: jax.Array, n_blocks: int = 8
+) -> PolicyOutput:
+    """Policy outputs on the states where ``visited`` is True; zeros elsewhere.
+
+    Padded trajectories repeat their final state, so about half of a batch's rows are
+    copies nobody needs. The visited rows are packed to the front and evaluated in
+    ``n_blocks`` equal blocks, and blocks past the last visited row are skipped
+    (``lax.cond``), in the forward and the backward pass. Same values as
+    :func:`evaluate_states` on the visited rows. (Under ``vmap`` the skip becomes a select
+    and every block is computed: still correct, just not faster.)
+    """
+    lead = visited.shape
+    flat = states.reshape(-1, env.dim)
+    keep = visited.reshape(-1)
+    n_rows = keep.size
+    block_size = -(-n_rows // n_blocks)
+    order = jnp.argsort(~keep, stable=True)  # visited rows first, in their original order
+    packed = jnp.zeros((n_blocks * block_size, env.dim), flat.dtype).at[:n_rows].set(flat[order])
+    n_visited = jnp.sum(keep)
+
+    def run(rows):
+        return jax.vmap(policy)(env.observation(rows))
+
+    shapes = jax.eval_shape(run, packed[:block_size])
+
+    def one_block(start):
+        rows = jax.lax.dynamic_slice_in_dim(packed, start, block_size)
+        skip = lambda rows: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+        return jax.lax.cond(start < n_visited, run, skip, rows)
+
+    blocks = jax.lax.map(one_block, jnp.arange(n_blocks) * block_size)
+    inverse = jnp.argsort(order)
+    return jax.tree.map(
+        lambda a: a.reshape((-1,) + a.shape[2:])[:n_rows][inverse].reshape(lead + a.shape[2:]),
+        blocks,
+    )
+
+
+def log_probs(policy_out: PolicyOutput, env: Hypergrid, states: jax.Array):
+    """Masked forward and backward log-probabilities for states ``[..., dim]``.
+
+    Returns ``(log_pf [..., dim+1], log_pb [..., dim])``.
+    """
+    return (
+        masked_log_softmax(policy_out.forward_logits, env.forward_valid(states)),
+        masked_log_softmax(policy_out.backward_logits, env.backward_valid(states)),
+    )

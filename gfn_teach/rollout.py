@@ -1,0 +1,138 @@
+"""Sampling trajectories, forward from the origin or backward from terminal states.
+
+Trajectories are padded to the environment's ``max_length`` ``T`` so that a whole batch is
+one fixed-shape array and sampling is a single ``jax.lax.scan``. Arrays are time-major:
+``states[t]`` is the state before action ``t``; ``states[T]`` is the final state.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .hypergrid import Hypergrid
+from .policy import INVALID_LOGIT, evaluate_states, log_probs
+
+
+class Trajectory(NamedTuple):
+    """A batch of ``B`` padded trajectories of at most ``T`` forward actions."""
+
+    states: jax.Array  # [T+1, B, dim] int32
+    actions: jax.Array  # [T, B] int32; the stop action on padding steps
+    is_padding: jax.Array  # [T, B] bool; True for the steps after stop
+    log_pf: jax.Array  # [T, B] log P_F(a_t | s_t) under the policy (0 on padding)
+    log_rewards: jax.Array  # [B] log R(x) of the terminal states
+    final_states: jax.Array  # [B, dim] the terminal states x
+
+    @property
+    def lengths(self) -> jax.Array:
+        """Number of actions of each trajectory, stop included: ``[B]``."""
+        return jnp.sum(~self.is_padding, axis=0)
+
+
+def forward_rollout(
+    key: jax.Array, env: Hypergrid, policy, batch_size: int, epsilon: jax.Array | float = 0.0
+) -> Trajectory:
+    """Sample ``batch_size`` trajectories from the origin with epsilon-uniform exploration.
+
+    At each step, with probability ``epsilon`` an action is drawn uniformly among the valid
+    ones, otherwise from the policy :math:`P_F(\\cdot|s)`. The stored ``log_pf`` is always
+    the policy's own log-probability of the action taken, never the exploration mixture's:
+    the losses train the policy, not the behaviour that collected the data.
+    """
+
+    def one_step(carry, step_key):
+        state, done = carry
+        explore_key, action_key = jax.random.split(step_key)
+        valid = env.forward_valid(state)
+        log_pf_all, _ = log_probs(evaluate_states(policy, env, state), env, state)
+        uniform_logits = jnp.where(valid, 0.0, INVALID_LOGIT)
+        explore = jax.random.bernoulli(explore_key, epsilon, (batch_size, 1))
+        action = jax.random.categorical(action_key, jnp.where(explore, uniform_logits, log_pf_all))
+        action = jnp.where(done, env.stop_action, action)
+        log_pf = jnp.take_along_axis(log_pf_all, action[:, None], axis=-1)[:, 0]
+        next_state, stopped = env.step(state, action)
+        next_state = jnp.where(done[:, None], state, next_state)
+        return (next_state, done | stopped), (state, action, done, jnp.where(done, 0.0, log_pf))
+
+    start = (env.reset(batch_size), jnp.zeros(batch_size, dtype=bool))
+    step_keys = jax.random.split(key, env.max_length)
+    (final, _), (states, actions, padding, log_pf) = jax.lax.scan(one_step, start, step_keys)
+    return Trajectory(
+        states=jnp.concatenate([states, final[None]], axis=0),
+        actions=actions,
+        is_padding=padding,
+        log_pf=log_pf,
+        log_rewards=env.log_reward(final),
+        final_states=final,
+    )
+
+
+def backward_rollout(key: jax.Array, env: Hypergrid, policy, final_states: jax.Array) -> Trajectory:
+    """Sample trajectories that end in the given terminal states ``[B, dim]``.
+
+    Walks back to the origin with the backward policy :math:`P_B(s|s')` (uniform over valid
+    parents unless the policy learns it), then returns the trajectories in forward time, in
+    the same padded layout as :func:`forward_rollout`, with ``log_pf`` under the policy.
+    """
+    batch_size = final_states.shape[0]
+    n_moves = jnp.sum(final_states, axis=-1)  # [B]: increments needed to reach x
+
+    def one_step(state, step_key):
+        _, log_pb_all = log_probs(evaluate_states(policy, env, state), env, state)
+        back = jax.random.categorical(step_key, log_pb_all)
+        at_origin = jnp.all(state == 0, axis=-1)
+        next_state = jnp.where(at_origin[:, None], state, env.backward_step(state, back))
+        return next_state, (state, back)
+
+    step_keys = jax.random.split(key, env.max_length)
+    _, (back_states, back_actions) = jax.lax.scan(one_step, final_states, step_keys)
+    # Forward step t undoes backward step n-1-t; after the n-th step comes stop, then padding.
+    t = jnp.arange(env.max_length)[:, None]  # [T, 1]
+    reversed_index = jnp.clip(n_moves[None, :] - 1 - t, 0, env.max_length - 1)
+    batch = jnp.arange(batch_size)[None, :]
+    actions = jnp.where(t < n_moves, back_actions[reversed_index, batch], env.stop_action)
+    state_index = jnp.where(t <= n_moves, jnp.clip(n_moves - t, 0), 0)
+    states = jnp.concatenate([back_states[state_index, batch], final_states[None]], axis=0)
+    padding = t > n_moves
+    log_pf_all, _ = log_probs(evaluate_states(policy, env, states[:-1]), env, states[:-1])
+    log_pf = jnp.take_along_axis(log_pf_all, actions[..., None], axis=-1)[..., 0]
+    return Trajectory(
+        states=states,
+        actions=actions.astype(jnp.int32),
+        is_padding=padding,
+        log_pf=jnp.where(padding, 0.0, log_pf),
+        log_rewards=env.log_reward(final_states),
+        final_states=final_states,
+    )
+
+
+class Transitions(NamedTuple):
+    """Single steps ``s -> s'`` cut out of trajectories, flattened to ``N = T * B`` rows."""
+
+    state: jax.Array  # [N, dim]
+    action: jax.Array  # [N]
+    next_state: jax.Array  # [N, dim] (equal to state for stop)
+    backward_action: jax.Array  # [N] the decrement that undoes action (0 for stop)
+    is_stop: jax.Array  # [N] bool
+    is_padding: jax.Array  # [N] bool
+    log_reward: jax.Array  # [N] log R(state), used where is_stop
+
+
+def split_into_transitions(env: Hypergrid, traj: Trajectory) -> Transitions:
+    """Cut padded trajectories into transitions (padding rows stay, flagged ``is_padding``)."""
+    dim = traj.states.shape[-1]
+    state = traj.states[:-1].reshape(-1, dim)
+    action = traj.actions.reshape(-1)
+    padding = traj.is_padding.reshape(-1)
+    return Transitions(
+        state=state,
+        action=action,
+        next_state=traj.states[1:].reshape(-1, dim),
+        backward_action=env.backward_action(action),
+        is_stop=(action == env.stop_action) & ~padding,
+        is_padding=padding,
+        log_reward=env.log_reward(state),
+    )

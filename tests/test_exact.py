@@ -1,0 +1,94 @@
+"""Exact flows and the exact terminal distribution, checked against brute force."""
+
+import itertools
+
+import equinox as eqx
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gfn_teach as g
+
+
+def brute_force_terminal_distribution(env, log_pf_table):
+    """Sum the probability of every trajectory, enumerated one by one (tiny grids only)."""
+    pf = np.exp(np.asarray(log_pf_table, dtype=np.float64))
+    dist = np.zeros(env.n_states)
+
+    def walk(x, prob):
+        index = int(np.ravel_multi_index(tuple(x), (env.side,) * env.dim))
+        dist[index] += prob * pf[index, env.dim]
+        for d in range(env.dim):
+            if x[d] < env.side - 1:
+                child = list(x)
+                child[d] += 1
+                walk(child, prob * pf[index, d])
+
+    walk([0] * env.dim, 1.0)
+    return dist
+
+
+def random_policy_table(env, key):
+    logits = jax.random.normal(key, (env.n_states, env.n_actions)) * 2
+    return g.masked_log_softmax(logits, env.forward_valid(env.all_states()))
+
+
+@pytest.mark.parametrize("dim,side", [(1, 5), (2, 4), (3, 3)])
+def test_dp_matches_trajectory_enumeration(dim, side, key):
+    env = g.Hypergrid(dim, side)
+    table = random_policy_table(env, key)
+    dp = np.asarray(g.terminal_distribution_from_log_pf(env, table))
+    np.testing.assert_allclose(dp, brute_force_terminal_distribution(env, table), atol=1e-6)
+    assert np.isclose(dp.sum(), 1.0, atol=1e-5)
+
+
+def test_dp_matches_a_large_sample_of_rollouts(key):
+    env = g.Hypergrid(2, 5)
+    policy = g.MLPPolicy(env, key, hidden=32, depth=1)
+    exact = np.asarray(g.terminal_distribution(policy, env))
+    n = 200_000
+    traj = jax.jit(lambda k: g.forward_rollout(k, env, policy, n))(jax.random.PRNGKey(7))
+    empirical = np.asarray(g.empirical_distribution(env, traj.final_states))
+    # Each cell's count is binomial: allow 5 standard deviations (plus a small floor).
+    tolerance = 5 * np.sqrt(exact * (1 - exact) / n) + 1e-4
+    assert np.all(np.abs(empirical - exact) <= tolerance)
+    assert float(g.total_variation(exact, empirical)) < 0.01
+
+
+def test_exact_flows_sample_the_target_for_uniform_and_learned_backward(key):
+    env = g.Hypergrid(3, 5)
+    for backward_logits in (None, jax.random.normal(key, (env.n_states, env.dim)) * 3):
+        policy = g.exact_tabular_policy(env, backward_logits)
+        dist = g.terminal_distribution(policy, env)
+        np.testing.assert_allclose(dist, env.true_distribution(), atol=1e-6)
+        np.testing.assert_allclose(policy.log_z, env.log_partition(), rtol=1e-5)
+
+
+def test_exact_flows_satisfy_conservation_by_direct_summation():
+    env = g.Hypergrid(2, 4, "original")
+    flows = g.exact_flows(env)
+    states = np.asarray(env.all_states())
+    rewards = np.exp(np.asarray(env.log_reward(env.all_states())))
+    edge = np.exp(np.asarray(flows.log_edge_flow))
+    state_flow = np.exp(np.asarray(flows.log_flow))
+    index = {tuple(x): i for i, x in enumerate(states)}
+    for i, x in enumerate(states):
+        out = sum(edge[i, d] for d in range(2) if x[d] < 3) + edge[i, 2]
+        assert np.isclose(out, state_flow[i], rtol=1e-5)
+        assert np.isclose(edge[i, 2], rewards[i], rtol=1e-5)
+        parents = [index[tuple(x - np.eye(2, dtype=int)[d])] for d in range(2) if x[d] > 0]
+        inflow = sum(edge[p, d] for p, d in zip(parents, [d for d in range(2) if x[d] > 0]))
+        if parents:
+            assert np.isclose(inflow, state_flow[i], rtol=1e-5)
+    assert np.isclose(state_flow[0], rewards.sum(), rtol=1e-5)
+
+
+def test_dp_on_the_20_to_the_4_grid_runs_and_normalises():
+    env = g.Hypergrid(4, 20)
+    policy = g.MLPPolicy(env, jax.random.PRNGKey(0), hidden=16, depth=1)
+    dist = eqx.filter_jit(lambda p: g.terminal_distribution(p, env))(policy)
+    assert dist.shape == (160_000,)
+    assert np.isclose(float(dist.sum()), 1.0, atol=1e-4)
+    assert float(dist.min()) >= 0
