@@ -23,7 +23,11 @@ def total_variation(p: jax.Array, q: jax.Array) -> jax.Array:
 
 
 def kl_divergence(p: jax.Array, q: jax.Array) -> jax.Array:
-    r""":math:`\mathrm{KL}(p \,\|\, q) = \sum_x p(x) \log \frac{p(x)}{q(x)}` (order matters)."""
+    r""":math:`\mathrm{KL}(p \,\|\, q) = \sum_x p(x) \log \frac{p(x)}{q(x)}` (order matters).
+
+    Terms with :math:`p(x) = 0` are 0. Where :math:`q(x) = 0 < p(x)` the true value is
+    infinite; ``q`` is floored at ``1e-30`` there, so the result is finite but large.
+    """
     return jnp.sum(jnp.where(p > 0, p * (jnp.log(p + _TINY) - jnp.log(q + _TINY)), 0.0))
 
 

@@ -43,8 +43,7 @@ def forward_rollout(
     the losses train the policy, not the behaviour that collected the data.
     """
 
-    def one_step(carry, step_key):
-        state, done = carry
+    def sample_actions(state, done, step_key):
         explore_key, action_key = jax.random.split(step_key)
         valid = env.forward_valid(state)
         log_pf_all, _ = log_probs(evaluate_states(policy, env, state), env, state)
@@ -53,6 +52,16 @@ def forward_rollout(
         action = jax.random.categorical(action_key, jnp.where(explore, uniform_logits, log_pf_all))
         action = jnp.where(done, env.stop_action, action)
         log_pf = jnp.take_along_axis(log_pf_all, action[:, None], axis=-1)[:, 0]
+        return action, log_pf
+
+    def all_finished(state, done, step_key):  # skip the network once every trajectory stopped
+        return jnp.full(batch_size, env.stop_action), jnp.zeros(batch_size)
+
+    def one_step(carry, step_key):
+        state, done = carry
+        action, log_pf = jax.lax.cond(
+            jnp.all(done), all_finished, sample_actions, state, done, step_key
+        )
         next_state, stopped = env.step(state, action)
         next_state = jnp.where(done[:, None], state, next_state)
         return (next_state, done | stopped), (state, action, done, jnp.where(done, 0.0, log_pf))

@@ -112,7 +112,7 @@ class Trainer:
         )
         init, chunk = self._init_one, self._chunk_one
         if n_seeds is not None:
-            init, chunk = eqx.filter_vmap(init), eqx.filter_vmap(chunk, in_axes=(0, None))
+            init, chunk = eqx.filter_vmap(init), eqx.filter_vmap(chunk, in_axes=(eqx.if_array(0), None))
         self.init = eqx.filter_jit(init)
         # n_steps is a Python int, hence static: at most two compilations (full chunks and
         # a shorter last one when eval_every does not divide steps).

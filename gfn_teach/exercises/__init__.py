@@ -1,0 +1,10 @@
+"""Checkers for the book's exercises: each prints ``Correct!`` or ``Not yet: <hint>``.
+
+Every checker tests the reader's answer against an independent computation and returns
+``True`` or ``False`` as well as printing, so a notebook cell can run it on a solution.
+"""
+
+from ._check import report as report
+from .basics import check_background_r0 as check_background_r0
+from .basics import check_backward_policy as check_backward_policy
+from .basics import check_forward_valid as check_forward_valid

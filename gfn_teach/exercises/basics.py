@@ -1,0 +1,166 @@
+"""Checkers for chapters 2 and 3: the backward policy of a flow, the forward mask, the bands.
+
+Each checker recomputes the answer independently (plain NumPy loops or exact fractions,
+never the library function the reader is re-deriving) and prints a hint when they differ.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..exact import exact_flows
+from ..hypergrid import Hypergrid
+from ..policy import masked_log_softmax
+from ._check import report
+
+
+def _call(fn, *args):
+    """Run the reader's function; return ``(result, error message or None)``."""
+    try:
+        return fn(*args), None
+    except Exception as error:  # the reader's code may raise anything
+        return None, f"your function raised {type(error).__name__}: {error}"
+
+
+# ----- chapter 2: the backward policy hidden in a flow --------------------------------------
+def _backward_cases():
+    """Flows to test on, each with the backward policy that produced it ``[N, dim]``."""
+    small = Hypergrid(2, 3, "original")
+    valid = np.asarray(small.backward_valid(small.all_states()))
+    uniform = valid / np.maximum(valid.sum(-1, keepdims=True), 1)
+    yield small, exact_flows(small), uniform
+    env3 = Hypergrid(3, 4, "easy")
+    logits = jax.random.normal(jax.random.PRNGKey(0), (env3.n_states, env3.dim))
+    log_pb = masked_log_softmax(logits, env3.backward_valid(env3.all_states()))
+    valid3 = np.asarray(env3.backward_valid(env3.all_states()))
+    yield env3, exact_flows(env3, log_pb), np.exp(np.asarray(log_pb, np.float64)) * valid3
+
+
+def check_backward_policy(fn) -> bool:
+    r"""Check ``fn(env, edge_flow, state_flow) -> P_B [N, dim]`` against the true backward policy.
+
+    ``edge_flow`` is ``[N, dim+1]`` (not logs): column ``d < dim`` of row ``s`` holds
+    :math:`F(s \to s + e_d)`, the last column :math:`F(s \to s_f) = R(s)`; ``state_flow`` is
+    :math:`F(s)`, ``[N]``. Column ``d`` of the answer is :math:`P_B(s - e_d \mid s)`, and 0 where
+    :math:`s_d = 0`. The flows are built from a known backward policy, which is the reference.
+    """
+    for env, flows, expected in _backward_cases():
+        edge_flow = jnp.exp(flows.log_edge_flow)
+        state_flow = jnp.exp(flows.log_flow)
+        got, error = _call(fn, env, edge_flow, state_flow)
+        if error:
+            return report(False, error)
+        if got is None:
+            return report(False, "the function returns None: fill in the body.")
+        got = np.asarray(got, dtype=np.float64)
+        where = f"(dim={env.dim}, side={env.side})"
+        if got.shape != expected.shape:
+            return report(
+                False,
+                f"return one row per state and one column per coordinate, shape "
+                f"{expected.shape} {where}; got shape {got.shape}.",
+            )
+        if not np.all(np.isfinite(got)):
+            return report(False, f"some entries are not finite {where}: mask the missing parents.")
+        if np.abs(got[0]).max() > 1e-6:
+            return report(False, "the origin s0 has no parents, so its row is all zeros.")
+        if not np.allclose(got, expected, atol=1e-4):
+            worst = np.unravel_index(np.argmax(np.abs(got - expected)), got.shape)
+            state = np.asarray(env.index_to_state(int(worst[0]))).tolist()
+            return report(
+                False,
+                f"at state {state}, column {int(worst[1])} {where}: got {got[worst]:.4g}, "
+                f"expected {expected[worst]:.4g}. P_B(s - e_d | s) = F(s - e_d -> s) / F(s), "
+                "and F(s - e_d -> s) is column d of the parent's row; 0 where s_d = 0.",
+            )
+    return report(
+        True, "", "The edge flows into s, divided by F(s), give back the backward policy."
+    )
+
+
+# ----- chapter 3: the forward mask ---------------------------------------------------------
+def reference_forward_valid(dim: int, side: int, states: np.ndarray) -> np.ndarray:
+    """The forward mask by explicit loops: increment ``d`` is valid when ``x_d + 1 < side``."""
+    states = np.asarray(states)
+    flat = states.reshape(-1, dim)
+    valid = np.ones((flat.shape[0], dim + 1), dtype=bool)
+    for row, state in enumerate(flat):
+        for d in range(dim):
+            valid[row, d] = state[d] + 1 <= side - 1
+    return valid.reshape(states.shape[:-1] + (dim + 1,))
+
+
+def check_forward_valid(fn) -> bool:
+    """Check ``fn(env, states [..., dim]) -> bool [..., dim+1]``: the forward action mask."""
+    for dim, side in [(2, 3), (1, 5), (3, 4), (4, 2)]:
+        env = Hypergrid(dim, side)
+        states = env.all_states()
+        for batch in (states, states.reshape(2, -1, dim) if states.shape[0] % 2 == 0 else states):
+            got, error = _call(fn, env, batch)
+            if error:
+                return report(False, error)
+            if got is None:
+                return report(False, "the function returns None: fill in the body.")
+            got = np.asarray(got)
+            expected = reference_forward_valid(dim, side, np.asarray(batch))
+            if got.shape != expected.shape:
+                return report(
+                    False,
+                    f"for states of shape {tuple(batch.shape)} the mask has shape "
+                    f"{expected.shape}: one column per increment, then one for stop. "
+                    f"Got {got.shape}.",
+                )
+            if got.dtype != bool:
+                return report(False, f"return booleans (True = allowed), got dtype {got.dtype}.")
+            if not got[..., -1].all():
+                return report(False, "stop (the last column) is valid in every state.")
+            if not np.array_equal(got, expected):
+                wrong = np.argwhere(got != expected)[0]
+                state = np.asarray(batch)[tuple(wrong[:-1])].tolist()
+                return report(
+                    False,
+                    f"state {state} on a side-{side} grid, action {int(wrong[-1])}: got "
+                    f"{bool(got[tuple(wrong)])}. Increment d is allowed while x_d < side - 1.",
+                )
+    return report(True, "", "Your mask matches an explicit loop on every state.")
+
+
+# ----- chapter 3: how much of Z sits in the background -------------------------------------
+def background_share(r0: float, dim: int, side: int, r1: float, r2: float) -> float:
+    """Fraction of ``Z`` carried by cells outside both bands, counted with exact fractions."""
+    offsets = [abs(Fraction(x, side - 1) - Fraction(1, 2)) for x in range(side)]
+    n_outer = sum(Fraction(1, 4) < a for a in offsets) ** dim
+    n_inner = sum(Fraction(3, 10) < a < Fraction(2, 5) for a in offsets) ** dim
+    n_background = side**dim - n_outer
+    z = r0 * side**dim + r1 * n_outer + r2 * n_inner
+    return r0 * n_background / z
+
+
+def check_background_r0(
+    r0, share: float = 0.5, dim: int = 4, side: int = 20, r1: float = 0.5, r2: float = 2.0
+) -> bool:
+    r"""Check that ``R0 = r0`` puts a fraction ``share`` (within 0.005) of :math:`Z` in the background.
+
+    The background is the set of cells outside both bands, where :math:`R(x) = R_0`.
+    """
+    if r0 is None:
+        return report(False, "r0 is None: compute it and assign a number.")
+    try:
+        r0 = float(r0)
+    except (TypeError, ValueError):
+        return report(False, f"r0 must be a number, got {r0!r}.")
+    if not np.isfinite(r0) or r0 <= 0:
+        return report(False, f"R0 must be a finite number > 0, got {r0}.")
+    got = background_share(r0, dim, side, r1, r2)
+    if abs(got - share) > 0.005:
+        direction = "smaller" if got > share else "larger"
+        return report(
+            False,
+            f"with R0 = {r0:.4g} the background holds {got:.1%} of Z, not {share:.0%}: "
+            f"try a {direction} R0. Count the background cells (R(x) = R0) and the band cells.",
+        )
+    return report(True, "", f"With R0 = {r0:.4g}, {got:.1%} of Z sits in the background.")

@@ -1,0 +1,257 @@
+"""Checkers for chapters 4 to 6: a state's log inflow, a TB residual, a DB residual.
+
+Each checker recomputes the answer independently, with plain NumPy loops over the policy's
+raw outputs (never the library loss the reader is re-deriving), and prints a hint when the
+reader's answer differs.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..exact import exact_tabular_policy
+from ..hypergrid import Hypergrid
+from ..losses import trajectory_terms
+from ..policy import MLPPolicy
+from ..rollout import forward_rollout
+from ._check import report
+
+
+def _call(fn, *args):
+    """Run the reader's function; return ``(result, error message or None)``."""
+    try:
+        return fn(*args), None
+    except Exception as error:  # the reader's code may raise anything
+        return None, f"your function raised {type(error).__name__}: {error}"
+
+
+def _scalar(value):
+    """The reader's answer as a Python float, or None when it is not a single number."""
+    array = np.asarray(value, dtype=np.float64)
+    return float(array) if array.size == 1 else None
+
+
+def _log_softmax_np(logits: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Masked log-softmax in float64 NumPy (``-inf`` on invalid entries)."""
+    masked = np.where(valid, logits, -np.inf)
+    top = masked.max()
+    return masked - (top + np.log(np.sum(np.exp(masked - top))))
+
+
+@eqx.filter_jit
+def _heads(policy, env: Hypergrid, state):
+    return policy(env.observation(state))
+
+
+def _raw(policy, env: Hypergrid, state) -> tuple[np.ndarray, float, np.ndarray]:
+    """The policy's three heads at one state, as float64 NumPy."""
+    out = _heads(policy, env, jnp.asarray(state, jnp.int32))
+    return (
+        np.asarray(out.forward_logits, np.float64),
+        float(out.log_flow),
+        np.asarray(out.backward_logits, np.float64),
+    )
+
+
+# ----- chapter 4: the flow into a state ---------------------------------------------------
+def _inflow_reference(policy, env: Hypergrid, state: np.ndarray) -> float:
+    """``log sum_d exp(forward logit d of s - e_d)`` over the coordinates with ``s_d > 0``."""
+    terms = []
+    for d in range(env.dim):
+        if state[d] > 0:
+            parent = state.copy()
+            parent[d] -= 1
+            terms.append(_raw(policy, env, parent)[0][d])
+    terms = np.array(terms)
+    return float(terms.max() + np.log(np.sum(np.exp(terms - terms.max()))))
+
+
+@lru_cache(maxsize=1)
+def _inflow_cases():
+    """``(policy, env, state, expected log inflow, at exact flows?)`` (built once, then reused)."""
+    env = Hypergrid(2, 5, "easy")
+    mlp = MLPPolicy(env, jax.random.PRNGKey(0), hidden=16, depth=1)
+    cases = []
+    for state in ([1, 0], [0, 3], [2, 3], [4, 4]):
+        state = np.array(state, dtype=np.int32)
+        cases.append((mlp, env, state, _inflow_reference(mlp, env, state), False))
+    env3 = Hypergrid(3, 4, "original")
+    exact3 = exact_tabular_policy(env3)  # its log-flow column is F(s) from dynamic programming
+    flows3 = np.asarray(exact3.table[:, env3.n_actions])
+    for state in ([1, 2, 0], [3, 3, 3]):
+        state = np.array(state, dtype=np.int32)
+        expected = float(flows3[int(env3.state_index(jnp.asarray(state)))])
+        cases.append((exact3, env3, state, expected, True))
+    return cases
+
+
+def check_log_inflow(fn) -> bool:
+    r"""Check ``fn(policy, env, state) -> log inflow`` of one state ``s != s0`` (a scalar).
+
+    The edge flows are :math:`F(p \to s) = \exp(\text{forward logit of } p \text{ for the move to } s)`,
+    and the answer is :math:`\log \sum_{p \in \mathrm{Par}(s)} F(p \to s)`. Tested on a random
+    MLP (against a NumPy loop over the parents) and on the exact flows (against
+    :math:`\log F(s)` from dynamic programming, since at exact flows inflow = state flow).
+    """
+    for policy, grid, state, expected, at_exact_flows in _inflow_cases():
+        got, error = _call(fn, policy, grid, jnp.asarray(state))
+        if error:
+            return report(False, error)
+        if got is None:
+            return report(False, "the function returns None: fill in the body.")
+        value = _scalar(got)
+        if value is None:
+            return report(False, f"return one number per state; got shape {np.shape(got)}.")
+        if not np.isclose(value, expected, atol=1e-3):
+            hint = (
+                f"at state {state.tolist()} (dim={grid.dim}) got {value:.4f}, expected "
+                f"{expected:.4f}. The parents of s are s - e_d for every d with s_d > 0; the edge "
+                "into s from s - e_d is forward logit d of the parent. Combine the parents' "
+                "logits with logsumexp (a log of a sum of flows, not a sum of logs)."
+            )
+            if at_exact_flows:
+                hint = (
+                    f"at the exact flows, the inflow of {state.tolist()} should equal its state "
+                    f"flow log F(s) = {expected:.4f}; got {value:.4f}."
+                )
+            return report(False, hint)
+    return report(True, "", "At exact flows the inflow of every state equals its flow F(s).")
+
+
+# ----- chapter 5: the trajectory balance residual ------------------------------------------
+@lru_cache(maxsize=1)
+def _tb_batches():
+    """``(policy, terms, trajectories, expected)``: uniform and learned backward policies."""
+    env = Hypergrid(2, 5, "easy")
+    batches = []
+    for learn_backward, seed in ((False, 0), (True, 1)):
+        policy = MLPPolicy(env, jax.random.PRNGKey(seed), hidden=16, depth=1, learn_backward=learn_backward)
+        policy = eqx.tree_at(lambda p: p.log_z, policy, jnp.asarray(1.5))  # a nonzero log Z
+        traj = forward_rollout(jax.random.PRNGKey(seed + 10), env, policy, 6, epsilon=0.5)
+        terms = trajectory_terms(policy, env, traj)
+        batches.append((policy, terms, traj, _tb_reference(policy, env, traj)))
+    return batches
+
+
+def _tb_reference(policy, env: Hypergrid, traj) -> np.ndarray:
+    """Per-trajectory TB residuals from the raw policy outputs, one NumPy loop per trajectory."""
+    states, actions = np.asarray(traj.states), np.asarray(traj.actions)
+    padding = np.asarray(traj.is_padding)
+    residuals = []
+    for b in range(states.shape[1]):
+        total = float(policy.log_z) - float(traj.log_rewards[b])
+        for t in range(actions.shape[0]):
+            if padding[t, b]:
+                break
+            s, a = states[t, b], int(actions[t, b])
+            logits, _, _ = _raw(policy, env, s)
+            total += _log_softmax_np(logits, np.asarray(env.forward_valid(jnp.asarray(s))))[a]
+            if a != env.stop_action:
+                s_next = states[t + 1, b]
+                _, _, back = _raw(policy, env, s_next)
+                total -= _log_softmax_np(back, s_next > 0)[a]
+        residuals.append(total)
+    return np.array(residuals)
+
+
+def check_tb_residual(fn) -> bool:
+    r"""Check ``fn(terms) -> [B]`` TB residuals from :func:`gfn_teach.trajectory_terms`.
+
+    .. math:: \delta(\tau) = \log Z + \sum_t \log P_F(s_{t+1}|s_t) - \log R(x) - \sum_t \log P_B(s_t|s_{t+1})
+
+    Compared with a NumPy loop over each trajectory's raw policy outputs.
+    """
+    for policy, terms, traj, expected in _tb_batches():
+        got, error = _call(fn, terms)
+        if error:
+            return report(False, error)
+        if got is None:
+            return report(False, "the function returns None: fill in the body.")
+        got = np.asarray(got, dtype=np.float64)
+        if got.shape != expected.shape:
+            return report(
+                False,
+                f"return one residual per trajectory, shape {expected.shape}; got shape "
+                f"{got.shape}. Sum the per-step terms over time (axis 0).",
+            )
+        if not np.allclose(got, expected, atol=1e-3):
+            b = int(np.argmax(np.abs(got - expected)))
+            gap = got[b] - expected[b]
+            hint = (
+                f"trajectory {b}: got {got[b]:.4f}, expected {expected[b]:.4f}. "
+                "delta = log Z + sum_t log P_F - log R(x) - sum_t log P_B."
+            )
+            doubled = 2 * np.abs([float(policy.log_z), float(traj.log_rewards[b])])
+            if np.any(np.isclose(np.abs(gap), doubled, atol=1e-3) & (doubled > 1e-3)):
+                hint += " Check the signs of log Z and log R(x)."
+            return report(False, hint)
+    return report(True, "", "Its mean square is exactly g.trajectory_balance.")
+
+
+# ----- chapter 6: the detailed balance residual ---------------------------------------------
+def _db_reference(policy, env: Hypergrid, state: np.ndarray, action: int) -> float:
+    """DB residual of one transition from the raw outputs, in float64 NumPy."""
+    logits, log_flow, _ = _raw(policy, env, state)
+    log_pf = _log_softmax_np(logits, np.asarray(env.forward_valid(jnp.asarray(state))))[action]
+    if action == env.stop_action:
+        return log_flow + log_pf - float(env.log_reward(jnp.asarray(state)))
+    nxt = state.copy()
+    nxt[action] += 1
+    _, next_log_flow, back = _raw(policy, env, nxt)
+    log_pb = _log_softmax_np(back, nxt > 0)[action]
+    return log_flow + log_pf - next_log_flow - log_pb
+
+
+@lru_cache(maxsize=1)
+def _db_cases():
+    """``(policy, env, state, action, expected)``: moves and stops, both kinds of P_B."""
+    env = Hypergrid(2, 5, "easy")
+    pairs = [([0, 0], 0), ([1, 2], 1), ([4, 1], 1), ([2, 2], 2), ([4, 4], 2), ([0, 3], 0)]
+    cases = []
+    for learn_backward, seed in ((False, 0), (True, 1)):
+        policy = MLPPolicy(env, jax.random.PRNGKey(seed), hidden=16, depth=1, learn_backward=learn_backward)
+        for state, action in pairs:
+            state = np.array(state, dtype=np.int32)
+            cases.append((policy, env, state, action, _db_reference(policy, env, state, action)))
+    return cases
+
+
+def check_db_residual(fn) -> bool:
+    r"""Check ``fn(policy, env, state, action) -> scalar`` DB residual of one transition.
+
+    .. math:: \delta(s \to s') = \log F(s) + \log P_F(s'|s) - \log F(s') - \log P_B(s|s'),
+
+    and for the stop action :math:`\log F(x) + \log P_F(\text{stop}|x) - \log R(x)`. Tested on
+    MLPs with uniform and learned backward policies, moves and stops, against NumPy.
+    """
+    for policy, env, state, action, expected in _db_cases():
+        learn_backward = policy.learn_backward
+        got, error = _call(fn, policy, env, jnp.asarray(state), jnp.asarray(action))
+        if error:
+            return report(False, error)
+        if got is None:
+            return report(False, "the function returns None: fill in the body.")
+        value = _scalar(got)
+        if value is None:
+            return report(False, f"return one number per transition; got shape {np.shape(got)}.")
+        if not np.isclose(value, expected, atol=1e-3):
+            kind = "stop" if action == env.stop_action else f"increment {action}"
+            which = "learned" if learn_backward else "uniform"
+            hint = (
+                f"state {state.tolist()}, action {action} ({kind}), {which} P_B: got "
+                f"{value:.4f}, expected {expected:.4f}. "
+            )
+            if action == env.stop_action:
+                hint += "For stop the target is log R(x): log F(x) + log P_F(stop|x) - log R(x)."
+            else:
+                hint += (
+                    "Mask both log-softmaxes (forward at s, backward at s'), and take the "
+                    "backward log-probability of the same coordinate at s' = s + e_a."
+                )
+            return report(False, hint)
+    return report(True, "", "Its mean square over a batch is g.detailed_balance.")
