@@ -84,6 +84,8 @@ def test_bad_config_values_raise_clear_errors(field, value, match):
 
 
 def test_tabular_policy_trains_on_a_tiny_grid():
-    config = g.TrainConfig(loss="db", policy="tabular", steps=300, lr=0.05, **SMALL)
+    config = g.TrainConfig(
+        loss="db", policy="tabular", steps=300, lr=0.1, exploration_steps=150, **SMALL
+    )
     tv = g.train(config, progress=False).history["exact_tv"]
     assert tv[-1] < 0.5 * tv[0]
