@@ -1,6 +1,8 @@
 # gfn-teach: build the book, run every test.
 #   make book   strict HTML build of the book into _build/html
 #   make test   unit tests, nbval on every chapter, strict book build, browser test
+#   make train  train a DB GFlowNet on the 2D 20x20 grid from the command line (runs/db2d)
+#   make bench  side-by-side benchmark vs gfnx and torchgfn (builds their venvs; 40-50 min)
 #   make clean  remove build outputs (keeps .venv; `make distclean` removes it too)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -33,11 +35,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BOOK_BUILD := $(BIN)/jupyter-book build . --all -W -n --keep-going
 NOTEBOOKS  := $(wildcard book/*.ipynb)
 
-.PHONY: help install book mathjax chromium test test-unit test-nbval test-book test-browser clean distclean
+.PHONY: help install book mathjax chromium test test-unit test-nbval test-book test-browser train bench clean distclean
 
 help:
 	@echo "make book   - build the book (strict) into _build/html"
 	@echo "make test   - unit tests, nbval on book/*.ipynb, strict book build, browser test"
+	@echo "make train  - python -m gfn_teach train ... --out runs/db2d (prints exact TV)"
+	@echo "make bench  - benchmark vs gfnx and torchgfn -> benchmarks/results/latest.md"
 	@echo "make clean  - remove _build and caches (make distclean also removes .venv)"
 
 # ---------------------------------------------------------------- environment
@@ -91,6 +95,18 @@ test-book: book
 test-browser: $(STAMP) chromium
 	@test -f _build/html/index.html || { echo "run 'make book' first"; exit 1; }
 	$(BIN)/python -m pytest tests/browser -q -p no:cacheprovider
+
+# ---------------------------------------------------------------- command line
+train: $(STAMP)
+	$(BIN)/python -m gfn_teach train --dim 2 --side 20 --reward easy --loss db --steps 3000 \
+	  --batch-size 16 --hidden 256 --depth 2 --lr 1e-3 --seed 0 --out runs/db2d
+
+# ---------------------------------------------------------------- benchmark
+# Peer venvs under benchmarks/.envs (idempotent), then the alternating side-by-side runs;
+# writes benchmarks/results/latest.md and refreshes book/appendix_benchmarks.md.
+bench: $(STAMP)
+	bash benchmarks/peers/setup_envs.sh
+	$(BIN)/python benchmarks/compare.py
 
 # ---------------------------------------------------------------- cleaning
 clean:

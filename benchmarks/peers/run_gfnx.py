@@ -30,7 +30,6 @@ import json
 import os
 import time
 
-import chex
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -38,7 +37,8 @@ import numpy as np
 import optax
 
 import gfnx
-from gfnx.environment.hypergrid import EnvState as HypergridEnvState
+
+HypergridEnvState = gfnx.HypergridEnvState
 
 R0, R1, R2 = 1e-3, 0.5, 2.0
 

@@ -50,6 +50,7 @@ def build(args):
         device="cpu",
         calculate_partition=False,
         store_all_states=False,
+        validate_modes=False,  # its check refuses grids with no R2 band (e.g. side 5); nothing else
     )
     pre = KHotPreprocessor(height=env.height, ndim=env.ndim)
     module_pf = MLP(

@@ -8,3 +8,9 @@ from ._check import report as report
 from .basics import check_background_r0 as check_background_r0
 from .basics import check_backward_policy as check_backward_policy
 from .basics import check_forward_valid as check_forward_valid
+from .evaluation import check_kl_divergence as check_kl_divergence
+from .evaluation import check_masked_log_pb as check_masked_log_pb
+from .evaluation import check_noise_floor as check_noise_floor
+from .losses import check_db_residual as check_db_residual
+from .losses import check_log_inflow as check_log_inflow
+from .losses import check_tb_residual as check_tb_residual

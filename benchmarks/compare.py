@@ -1,0 +1,563 @@
+"""Side-by-side benchmark: gfn_teach vs gfnx vs torchgfn on the same hypergrid problem.
+
+    make bench                                   # builds the peer venvs, then runs this
+    .venv/bin/python benchmarks/compare.py       # full run (about 40-50 min on a busy 2-core CPU)
+    .venv/bin/python benchmarks/compare.py --quick   # 1 repeat, few steps: checks the plumbing
+
+Problem, the same for all: hypergrid, "easy" reward (R0=1e-3, R1=0.5, R2=2), 16 trajectories a
+step, MLP 256 wide with 2 hidden layers, Adam 1e-3 (log Z: 0.1), DB and TB, uniform P_B,
+on-policy sampling. Every run is its own subprocess in its library's venv
+(benchmarks/run_ours.py, benchmarks/peers/run_gfnx.py, benchmarks/peers/run_torchgfn.py) and
+runs alternate between libraries (ours, gfnx, torchgfn, ours, gfnx, torchgfn, ...), with
+the same seed within a round. Each run's peak resident memory comes from os.wait4.
+
+Exact TV of every library is computed here, in our venv, by our DP
+(g.terminal_distribution_from_log_pf) on the forward log-prob tables each runner dumps.
+
+Sections of the report:
+  1. 2D 20x20: steps/s after compilation, compile/start-up seconds, training seconds to reach
+     exact TV <= 0.05 (first dump at or under it); gfn_teach also in its recommended config
+     (learned P_B, epsilon 1 -> 0 over 1000 steps), clearly labelled.
+  2. 4D 20^4: steps/s and compile seconds (a short run).
+  3. gfn_teach alone on 20^4: steps and seconds to exact TV <= 0.1 (DB, TB), peak memory.
+  4. benchmarks/speed.py (exact DP time on 20^4, vmap over 8 seeds).
+  5. The targets, met or not.
+
+Writes benchmarks/results/latest.md, a dated copy, latest.json (raw results) and refreshes
+book/appendix_benchmarks.md (unless --no-book). --quick writes benchmarks/results/quick.md only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+# Benchmark the working tree's gfn_teach, whatever the venv's install points at.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import gfn_teach as g
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "benchmarks", "results")
+APPENDIX = os.path.join(ROOT, "book", "appendix_benchmarks.md")
+ENVS = os.path.join(ROOT, "benchmarks", ".envs")
+
+LIBS = ("gfn_teach", "gfnx", "torchgfn")
+PEERS = ("gfnx", "torchgfn")
+OURS_REC = "gfn_teach (recommended)"
+REC_FLAGS = ["--learn-backward", "--epsilon-start", "1.0", "--exploration-steps", "1000"]
+
+TV_2D = 0.05
+TV_4D = 0.1
+
+
+def command(lib: str) -> list[str]:
+    if lib.startswith("gfn_teach"):
+        return [sys.executable, os.path.join(ROOT, "benchmarks", "run_ours.py")]
+    script = {"gfnx": "run_gfnx.py", "torchgfn": "run_torchgfn.py"}[lib]
+    return [os.path.join(ENVS, lib, "bin", "python"), os.path.join(ROOT, "benchmarks", "peers", script)]
+
+
+def run_one(lib: str, loss: str, dim: int, side: int, steps: int, seed: int, workdir: str,
+            dump_every: int = 0, extra: list[str] | None = None, log=None) -> dict:
+    """One run in its own subprocess; returns its JSON plus wall time and peak RSS (os.wait4)."""
+    tag = f"{lib.split()[0]}{'_rec' if 'recommended' in lib else ''}_{dim}d_{loss}_s{seed}_{len(os.listdir(workdir))}"
+    out = os.path.join(workdir, tag + ".json")
+    cmd = command(lib) + ["--loss", loss, "--dim", str(dim), "--side", str(side), "--steps", str(steps),
+                          "--seed", str(seed), "--out", out]
+    if dump_every:
+        cmd += ["--dump-every", str(dump_every)]
+    cmd += extra or []
+    start = time.perf_counter()
+    with open(os.path.join(workdir, tag + ".log"), "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        with open(os.path.join(workdir, tag + ".log")) as fh:
+            tail = fh.read()[-3000:]
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{tail}")
+    with open(out) as fh:
+        result = json.load(fh)
+    result["label"] = lib
+    result["wall_seconds"] = wall
+    result["child_peak_rss_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
+    msg = (f"  {lib:24s} {dim}D {loss} seed {seed}: {result['steps_per_second']:8.1f} steps/s, "
+           f"compile {result['compile_seconds']:5.2f} s, wall {wall:6.1f} s, "
+           f"RSS {result['child_peak_rss_mib']:.0f} MiB")
+    print(msg, flush=True)
+    if log:
+        log.append(msg)
+    return result
+
+
+class TVEvaluator:
+    """Exact TV of dumped forward log-prob tables, by our DP, against the exact target."""
+
+    def __init__(self, dim: int, side: int):
+        self.env = g.Hypergrid(dim, side, "easy")
+        target = self.env.true_distribution()
+        env = self.env
+        self._tv = jax.jit(lambda t: g.total_variation(target, g.terminal_distribution_from_log_pf(env, t)))
+
+    def _table(self, path: str) -> jax.Array:
+        table = np.load(path)
+        assert table.shape == (self.env.n_states, self.env.dim + 1), (path, table.shape)
+        return jnp.asarray(table, dtype=jnp.float32)
+
+    def __call__(self, path: str) -> float:
+        return float(self._tv(self._table(path)))
+
+    def near_origin_mass(self, path: str) -> float:
+        """Terminal mass of the policy on the orthant nearest the origin (all x_d < side/2)."""
+        p = g.terminal_distribution_from_log_pf(self.env, self._table(path))
+        near = jnp.all(2 * self.env.all_states() < self.env.side, axis=-1)
+        return float(jnp.sum(jnp.where(near, p, 0.0)))
+
+
+def add_tv(result: dict, evaluator: TVEvaluator, threshold: float) -> None:
+    """Fill exact_tv on every dump and the first dump at or under ``threshold``."""
+    for d in result["dumps"]:
+        if "exact_tv" not in d:
+            d["exact_tv"] = evaluator(d["file"])
+    hit = next((d for d in result["dumps"] if d["exact_tv"] <= threshold), None)
+    result["tv_threshold"] = threshold
+    result["tv_reached_step"] = hit["step"] if hit else None
+    result["tv_reached_seconds"] = hit["train_seconds"] if hit else None
+    result["final_tv"] = result["dumps"][-1]["exact_tv"] if result["dumps"] else None
+    last = result["dumps"][-1] if result["dumps"] else {}
+    result["final_near_origin_mass"] = evaluator.near_origin_mass(last["file"]) if "file" in last else None
+
+
+# ----------------------------------------------------------------------------- formatting
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else float("nan")
+
+
+def fmt(x, digits=3):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if math.isinf(x):
+        return "∞"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    return f"{x:.{digits}g}"
+
+
+def ratio_str(r):
+    if r is None or math.isnan(r):
+        return "—"
+    return f"{r:.2f}×" if r >= 0.1 else f"{r:.2g}×"
+
+
+def paired_ratio(ours: list[dict], peer: list[dict], key: str, higher_is_better: bool) -> float:
+    """Median over rounds of the ratio ours/peer (speeds) or peer/ours (seconds): > 1 = ours better."""
+    ratios = []
+    for a, b in zip(ours, peer):
+        va, vb = a[key], b[key]
+        if not va or not vb:
+            continue
+        ratios.append(va / vb if higher_is_better else vb / va)
+    return med(ratios)
+
+
+def tv_time_cell(runs: list[dict]) -> str:
+    """Median training seconds to the threshold; unreached runs count as infinitely slow."""
+    times = [r["tv_reached_seconds"] if r["tv_reached_seconds"] is not None else math.inf for r in runs]
+    steps = [r["tv_reached_step"] if r["tv_reached_step"] is not None else math.inf for r in runs]
+    reached = sum(t < math.inf for t in times)
+    m, ms = statistics.median(times), statistics.median(steps)
+    if math.isinf(m):
+        return f"not reached in {runs[0]['steps']} steps ({reached}/{len(runs)} runs reached)"
+    note = "" if reached == len(runs) else f" ({reached}/{len(runs)} runs reached)"
+    return f"{fmt(m)} s (step {int(ms)}){note}"
+
+
+def tv_ratio_cell(ours: list[dict], peer: list[dict]) -> str:
+    """Median over rounds of peer seconds / ours seconds; a lower bound when the peer never got there."""
+    ratios, bound = [], False
+    for a, b in zip(ours, peer):
+        ta, tb = a["tv_reached_seconds"], b["tv_reached_seconds"]
+        if ta is None:
+            continue
+        if tb is None:
+            ratios.append(b["total_train_seconds"] / ta)
+            bound = True
+        else:
+            ratios.append(tb / ta)
+    if not ratios:
+        return "—"
+    return (">" if bound else "") + ratio_str(med(ratios))
+
+
+def machine_info() -> dict:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal"):
+                    mem = f"{int(line.split()[1]) / 1024**2:.1f} GiB"
+                    break
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "memory": mem, "python": platform.python_version(),
+            "platform": platform.platform()}
+
+
+def load_str():
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# ----------------------------------------------------------------------------- main
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="1 repeat, few steps (development)")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each library per setting")
+    p.add_argument("--side", type=int, default=20)
+    p.add_argument("--steps-2d", type=int, default=3000, help="2D run length (TV-time cut-off)")
+    p.add_argument("--steps-2d-torchgfn", type=int, default=600,
+                   help="torchgfn's 2D run length (its eager steps are slow: capped for time; "
+                        "0 = same as --steps-2d)")
+    p.add_argument("--dump-every-2d", type=int, default=100)
+    p.add_argument("--steps-4d", type=int, default=80, help="4D speed-run length")
+    p.add_argument("--steps-4d-tv", type=int, default=8000, help="max steps of our 4D TV run")
+    p.add_argument("--dump-every-4d-tv", type=int, default=500)
+    p.add_argument("--skip-speed-py", action="store_true")
+    p.add_argument("--speed-repeats", type=int, default=3, help="speed.py --repeats")
+    p.add_argument("--no-book", action="store_true", help="do not refresh book/appendix_benchmarks.md")
+    p.add_argument("--keep", action="store_true", help="keep the run directory (JSON, logs, dumps)")
+    p.add_argument("--report-from", metavar="JSON", help="only rewrite the report from saved raw results")
+    args = p.parse_args()
+    if args.report_from:
+        with open(args.report_from) as fh:
+            write_report(json.load(fh), book=not args.no_book)
+        return
+    if args.quick:
+        args.repeats, args.steps_2d, args.steps_2d_torchgfn, args.dump_every_2d = 1, 200, 100, 50
+        args.steps_4d, args.steps_4d_tv, args.dump_every_4d_tv = 20, 1000, 500
+
+    for lib in PEERS:
+        if not os.path.exists(command(lib)[0]):
+            sys.exit(f"missing {command(lib)[0]}: run `bash benchmarks/peers/setup_envs.sh` (or `make bench`)")
+
+    started = datetime.datetime.now()
+    load_start = load_str()
+    machine = machine_info()
+    workdir = tempfile.mkdtemp(prefix="gfn_bench_")
+    print(f"[compare] run directory {workdir}; load average at start {load_start}", flush=True)
+    log: list[str] = []
+    side, R = args.side, args.repeats
+    ev2 = TVEvaluator(2, side)
+    runs2 = {loss: {lib: [] for lib in LIBS + (OURS_REC,)} for loss in ("db", "tb")}
+    runs4 = {loss: {lib: [] for lib in LIBS} for loss in ("db", "tb")}
+
+    # 1. 2D, alternating: ours, gfnx, torchgfn, ours (recommended), then the next round.
+    print(f"[compare] 2D {side}x{side}: {R} rounds of {args.steps_2d} steps", flush=True)
+    for r in range(R):
+        for loss in ("db", "tb"):
+            for lib in LIBS + (OURS_REC,):
+                # the recommended configuration is ours only: stop it at the threshold to save time
+                extra = REC_FLAGS + ["--stop-tv", str(TV_2D)] if lib == OURS_REC else None
+                steps = args.steps_2d_torchgfn if lib == "torchgfn" and args.steps_2d_torchgfn else args.steps_2d
+                res = run_one(lib, loss, 2, side, steps, r, workdir, args.dump_every_2d, extra, log)
+                add_tv(res, ev2, TV_2D)
+                runs2[loss][lib].append(res)
+
+    # 2. 4D speed, alternating, no dumps.
+    print(f"[compare] 4D {side}^4: {R} rounds of {args.steps_4d} steps", flush=True)
+    for r in range(R):
+        for loss in ("db", "tb"):
+            for lib in LIBS:
+                runs4[loss][lib].append(run_one(lib, loss, 4, side, args.steps_4d, r, workdir, log=log))
+
+    # 3. ours alone, 4D to TV <= 0.1 (TV by the same DP, in the runner, between chunks).
+    print(f"[compare] gfn_teach 4D to TV <= {TV_4D} (<= {args.steps_4d_tv} steps)", flush=True)
+    long4 = {}
+    for loss in ("db", "tb"):
+        res = run_one(OURS_REC, loss, 4, side, args.steps_4d_tv, 0, workdir, args.dump_every_4d_tv,
+                      REC_FLAGS + ["--stop-tv", str(TV_4D), "--no-save-dumps"], log)
+        hit = next((d for d in res["dumps"] if d["exact_tv"] <= TV_4D), None)
+        res["tv_reached_step"] = hit["step"] if hit else None
+        res["tv_reached_seconds"] = hit["train_seconds"] if hit else None
+        long4[loss] = res
+
+    # 4. speed.py
+    speed_out = ""
+    if not args.skip_speed_py:
+        print("[compare] benchmarks/speed.py" + (" --smoke" if args.quick else ""), flush=True)
+        cmd = [sys.executable, os.path.join(ROOT, "benchmarks", "speed.py")]
+        cmd += ["--smoke"] if args.quick else ["--repeats", str(args.speed_repeats)]
+        speed_out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        print(speed_out, flush=True)
+
+    load_end = load_str()
+    finished = datetime.datetime.now()
+
+    raw = {"machine": machine, "load_start": load_start, "load_end": load_end, "quick": args.quick,
+           "started": started.isoformat(), "finished": finished.isoformat(), "args": vars(args),
+           "runs_2d": runs2, "runs_4d": runs4, "long_4d": long4, "speed_py": speed_out, "log": log}
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "quick.json" if args.quick else "latest.json"), "w") as fh:
+        json.dump(raw, fh, indent=1, default=str)
+    write_report(raw, book=not args.no_book)
+    if args.keep:
+        print(f"[compare] kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def write_report(raw: dict, book: bool = True) -> None:
+    """Markdown report from the raw results (also: `compare.py --report-from latest.json`)."""
+    args = argparse.Namespace(**raw["args"])
+    machine, load_start, load_end = raw["machine"], raw["load_start"], raw["load_end"]
+    runs2, runs4, long4, speed_out = raw["runs_2d"], raw["runs_4d"], raw["long_4d"], raw["speed_py"]
+    started = datetime.datetime.fromisoformat(raw["started"])
+    finished = datetime.datetime.fromisoformat(raw["finished"])
+    R, side = args.repeats, args.side
+    log = [line for line in raw.get("log", [])]
+    # ------------------------------------------------------------------ report
+    versions = {}
+    for loss in runs2:
+        for lib in LIBS:
+            r0 = runs2[loss][lib][0]
+            v = f"{r0['library']} {r0['version']}"
+            if "jax_version" in r0:
+                v += f" (jax {r0['jax_version']})"
+            if "torch_version" in r0:
+                v += f" (torch {r0['torch_version']}, {r0.get('torch_threads')} thread)"
+            versions[lib] = v
+    L = []
+    L.append(f"Run {started:%Y-%m-%d %H:%M} – {finished:%H:%M} ({(finished - started).total_seconds() / 60:.0f} min)"
+             + (", **quick mode** (1 repeat, few steps: not for quoting)" if args.quick else "") + ".")
+    L.append("")
+    L.append("| machine | |")
+    L.append("|---|---|")
+    L.append(f"| CPU | {machine['cpu']}, {machine['cores']} cores |")
+    L.append(f"| memory | {machine['memory']} |")
+    L.append(f"| load average (1/5/15 min) at start | {load_start} |")
+    L.append(f"| load average (1/5/15 min) at end | {load_end} |")
+    L.append(f"| Python | {machine['python']} ({machine['platform']}) |")
+    for lib in LIBS:
+        L.append(f"| {lib} | {versions[lib]} |")
+    L.append("")
+    L.append(f"Same problem for all: hypergrid with the easy reward (R0 = 1e-3, R1 = 0.5, R2 = 2), "
+             f"16 trajectories a step, MLP with 2 hidden layers of 256, Adam 1e-3 (log Z 0.1), "
+             f"uniform backward policy, on-policy sampling. Each run is its own process; runs alternate "
+             f"between libraries (gfn_teach, gfnx, torchgfn, ...) with the same seed within a round; "
+             f"{R} run(s) of each. Cells are medians over the runs; ratios are medians over rounds of the "
+             f"pairwise ratio, written so that **> 1× means gfn_teach is better** "
+             f"(steps/s: ours / peer; seconds: peer / ours). Steps/s exclude compilation (step 1) "
+             f"and dumps; compile = wall time of step 1 (trace + compile + one step; torchgfn: "
+             f"first eager step). Peak memory: resident set of the whole run process (os.wait4).")
+    L.append("")
+
+    def speed_table(runs, title):
+        L.append(title)
+        L.append("")
+        L.append("| loss | library | steps/s | ratio (steps/s) | compile s | ratio (compile) | peak RSS MiB |")
+        L.append("|---|---|---|---|---|---|---|")
+        for loss in ("db", "tb"):
+            ours = runs[loss]["gfn_teach"]
+            for lib in LIBS:
+                rs = runs[loss][lib]
+                sps = med([x["steps_per_second"] for x in rs])
+                cs = med([x["compile_seconds"] for x in rs])
+                rss = med([x["child_peak_rss_mib"] for x in rs])
+                if lib == "gfn_teach":
+                    r1 = r2 = "1 (ref.)"
+                else:
+                    r1 = ratio_str(paired_ratio(ours, rs, "steps_per_second", True))
+                    r2 = ratio_str(paired_ratio(ours, rs, "compile_seconds", False))
+                L.append(f"| {loss.upper()} | {lib} | {fmt(sps)} | {r1} | {fmt(cs)} | {r2} | {fmt(rss)} |")
+        L.append("")
+
+    tg_steps = args.steps_2d_torchgfn or args.steps_2d
+    L.append(f"## 2D {side}×{side}: speed ({args.steps_2d} steps a run"
+             + (f"; torchgfn {tg_steps}, capped for time" if tg_steps != args.steps_2d else "") + ")")
+    L.append("")
+    speed_table(runs2, "Same configuration for all (gfn_teach with uniform P_B, epsilon 0).")
+    L.append(f"## 2D {side}×{side}: training seconds to exact TV ≤ {TV_2D}")
+    L.append("")
+    L.append(f"Exact TV between the target and each library's policy, by gfn_teach's DP on the dumped "
+             f"forward log-prob table, every {args.dump_every_2d} steps; the time is the training time "
+             f"(compile included, dumps excluded) at the first dump with TV ≤ {TV_2D}. Runs that never "
+             f"got there count as infinitely slow in the median. The ratio for a peer that never got "
+             f"there is a lower bound (its whole training time / ours).")
+    L.append("")
+    L.append("| loss | library / configuration | seconds to TV ≤ 0.05 (step) | ratio | final TV (median) |")
+    L.append("|---|---|---|---|---|")
+    for loss in ("db", "tb"):
+        ours = runs2[loss]["gfn_teach"]
+        for lib in LIBS + (OURS_REC,):
+            rs = runs2[loss][lib]
+            name = {"gfn_teach": "gfn_teach, peers' configuration",
+                    OURS_REC: "gfn_teach, recommended (learned P_B, epsilon 1 → 0 over 1000 steps)"}.get(lib, lib)
+            ratio = {"gfn_teach": "1 (ref.)", OURS_REC: "—"}.get(lib) or tv_ratio_cell(ours, rs)
+            L.append(f"| {loss.upper()} | {name} | {tv_time_cell(rs)} | {ratio} | "
+                     f"{fmt(med([x['final_tv'] for x in rs]))} |")
+    L.append("")
+    for loss in ("db", "tb"):
+        finals = {lib: med([x["final_tv"] for x in runs2[loss][lib]]) for lib in LIBS}
+        if all(v > 0.5 for v in finals.values()):
+            near = {lib: med([x.get("final_near_origin_mass") for x in runs2[loss][lib]]) for lib in LIBS}
+            L.append(f"In the peers' configuration (on-policy, uniform P_B), {loss.upper()} got stuck in every "
+                     f"library: final exact TV {', '.join(f'{k} {fmt(v)}' for k, v in finals.items())}, with "
+                     f"a terminal mass of {', '.join(f'{fmt(v)}' for v in near.values())} (same order) on the "
+                     f"quarter of the grid nearest the origin, which holds 1/4 of the target. Mass that "
+                     f"stops early means short trajectories, which makes torchgfn's steps cheaper (its "
+                     f"sampler stops when every trajectory has ended), while gfnx and gfn_teach always "
+                     f"roll out the maximal length.")
+            L.append("")
+    L.append(f"Ratios in this table compare with gfn_teach in the peers' configuration. "
+             f"The recommended configuration trains a different objective (learned P_B) with "
+             f"exploration, so it is listed for information, with the same time base.")
+    L.append("")
+    L.append(f"## 4D {side}^4: speed ({args.steps_4d} steps a run)")
+    L.append("")
+    speed_table(runs4, "Same configuration for all.")
+    L.append(f"## gfn_teach alone on 4D {side}^4: reaching exact TV ≤ {TV_4D}")
+    L.append("")
+    L.append(f"Recommended configuration (learned P_B, epsilon 1 → 0 over 1000 steps), seed 0, exact TV "
+             f"over all {side ** 4:,} states every {args.dump_every_4d_tv} steps (not timed), up to "
+             f"{args.steps_4d_tv} steps.")
+    L.append("")
+    L.append("| loss | steps to TV ≤ 0.1 | training seconds | last TV | steps/s | peak RSS MiB (with exact evaluation) |")
+    L.append("|---|---|---|---|---|---|")
+    for loss in ("db", "tb"):
+        res = long4[loss]
+        st = res["tv_reached_step"]
+        reached = st if st else "not reached in " + str(res["steps"])
+        L.append(f"| {loss.upper()} | {reached} | "
+                 f"{fmt(res['tv_reached_seconds']) if st else fmt(res['total_train_seconds'])} | "
+                 f"{fmt(res['dumps'][-1]['exact_tv'])} | {fmt(res['steps_per_second'])} | "
+                 f"{fmt(res['child_peak_rss_mib'])} |")
+    L.append("")
+
+    # speed.py
+    dp4, vmap_ratio, vmap_line = None, None, None
+    if speed_out:
+        L.append("## `benchmarks/speed.py" + (" --smoke" if args.quick else "") + "`")
+        L.append("")
+        for line in speed_out.strip().splitlines():
+            if line.startswith("# "):
+                L.append(line[2:].strip() + ".")
+                L.append("")
+                continue
+            L.append(line)
+            if line.strip() and not line.startswith("|"):
+                L.append("")  # its own paragraph
+            m = re.match(r"\|\s*4D side \d+\s*\|\s*\w+\s*\|[^|]*\|[^|]*\|\s*([\d.]+)\s*\|", line)
+            if m:
+                dp4 = max(dp4 or 0.0, float(m.group(1)))
+            m = re.search(r"\(([\d.]+)x\)", line)
+            if m:
+                vmap_ratio, vmap_line = float(m.group(1)), line.strip()
+        L.append("")
+
+    # targets
+    L.append("## Targets")
+    L.append("")
+    L.append("| target | measured | met? |")
+    L.append("|---|---|---|")
+
+    def yes(ok):
+        return "—" if ok is None else ("yes" if ok else "**no**")
+
+    for loss in ("db", "tb"):
+        ours = runs2[loss]["gfn_teach"]
+        for lib, want in (("gfnx", 3.0), ("torchgfn", 6.0)):
+            rt = paired_ratio(ours, runs2[loss][lib], "steps_per_second", True)
+            L.append(f"| 2D {loss.upper()}: gfn_teach steps/s ≥ {want:g}× {lib} | {ratio_str(rt)} | {yes(rt >= want)} |")
+    L.append(f"| exact DP of the {side}^4 grid < 1 s after compilation | "
+             f"{fmt(dp4) + ' s (slowest of DB/TB)' if dp4 is not None else '—'} | {yes(None if dp4 is None else dp4 < 1)} |")
+    L.append(f"| 8 seeds with vmap ≥ 3× the trajectories/s of one seed | "
+             f"{f'{vmap_ratio:.1f}×' if vmap_ratio is not None else '—'} | {yes(None if vmap_ratio is None else vmap_ratio >= 3)} |")
+    for loss in ("db", "tb"):
+        res = long4[loss]
+        st = res["tv_reached_step"]
+        L.append(f"| 4D {loss.upper()}: reach exact TV ≤ {TV_4D} (report steps and seconds) | "
+                 + (f"{st} steps, {fmt(res['tv_reached_seconds'])} s" if st else f"not reached in {res['steps']} steps")
+                 + f" | {yes(st is not None)} |")
+    rss4 = max(long4[loss]["child_peak_rss_mib"] for loss in long4)
+    L.append(f"| 4D run with exact evaluation < 4 GiB resident | {rss4:.0f} MiB | {yes(rss4 < 4096)} |")
+    rss2 = med([x["child_peak_rss_mib"] for loss in runs2 for x in runs2[loss]["gfn_teach"]])
+    L.append(f"| peak memory of a 2D run (report) | {rss2:.0f} MiB (median) | — |")
+    L.append("")
+    L.append("## Run log")
+    L.append("")
+    L.append("```text")
+    L.extend(s.strip() for s in log)
+    L.append("```")
+    body = "\n".join(L) + "\n"
+
+    title = "# Benchmark: gfn_teach, gfnx and torchgfn on the hypergrid\n\n"
+    regen = ("Regenerate with `make bench` (builds the peers' venvs, then runs "
+             "`benchmarks/compare.py`); see `benchmarks/README.md`.\n\n")
+    report = title + regen + body
+    if args.quick:
+        paths = [os.path.join(RESULTS, "quick.md")]
+    else:
+        paths = [os.path.join(RESULTS, "latest.md"), os.path.join(RESULTS, f"{started:%Y-%m-%d_%H%M}.md")]
+    os.makedirs(RESULTS, exist_ok=True)
+    for path in paths:
+        with open(path, "w") as fh:
+            fh.write(report)
+    if not args.quick and book:
+        cores = os.cpu_count() or 1
+        busy = max(float(x) for x in (load_start.split(" / ")[0], load_end.split(" / ")[0])) > 0.5 * cores
+        write_appendix(body, busy)
+    print(report)
+    print(f"[compare] wrote {', '.join(os.path.relpath(x, ROOT) for x in paths)}", flush=True)
+
+
+def write_appendix(body: str, busy: bool) -> None:
+    """book/appendix_benchmarks.md: a static copy of the latest report (not executed)."""
+    note = (
+        "```{note}\n"
+        "These numbers come from a small shared machine that other jobs were using at the same "
+        "time (see the load averages below, against its core count), so absolute timings are "
+        "noisy; the ratios, measured on runs interleaved in time, are the figures to read.\n"
+        "```\n\n"
+    ) if busy else ""
+    head = (
+        "# Appendix: benchmarks\n\n"
+        "How fast is `gfn_teach` next to two other GFlowNet libraries, "
+        "gfnx (JAX) {cite}`tiapkin2025gfnx` and torchgfn (PyTorch) {cite}`lahlou2023torchgfn`, "
+        "on the same problem? The table below is a static copy of `benchmarks/results/latest.md`; "
+        "nothing on this page is executed when the book is built. To regenerate it, run "
+        "`make bench` from the repository root: it builds the two peer libraries' virtual "
+        "environments and runs `benchmarks/compare.py`, which rewrites the results and this page.\n\n"
+        + note
+    )
+    with open(APPENDIX, "w") as fh:
+        fh.write(head + body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Smoke test of our side of the benchmark: benchmarks/run_ours.py and benchmarks/speed.py --smoke.
+
+The full side-by-side benchmark (`make bench`) needs the peers' venvs and takes tens of
+minutes; these few steps only check that our scripts still run and write what
+benchmarks/compare.py reads, so they cannot rot unnoticed. Both scripts run in this process
+(runpy, with their real command lines) so the JAX import is paid once, and speed.py's
+configurations are shrunk to a tiny grid and network so that its compilations stay cheap.
+"""
+
+import json
+import os
+import runpy
+import sys
+import types
+
+import jax
+import numpy as np
+import pytest
+
+import gfn_teach as g
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "benchmarks")
+PEER_KEYS = {"library", "version", "loss", "dim", "side", "steps", "seed", "compile_seconds",
+             "steps_per_second", "dumps"}
+
+
+@pytest.fixture(autouse=True)
+def cheap_compiles():
+    """Compile with most XLA optimisations off: these runs check plumbing, not speed."""
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", False)
+
+
+def run_script(monkeypatch, name, *argv):
+    monkeypatch.setattr(sys, "argv", [name, *argv])
+    return runpy.run_path(os.path.join(BENCH, name), run_name="__main__")
+
+
+def test_run_ours_writes_the_peers_json_and_tables(tmp_path, monkeypatch):
+    out = tmp_path / "r.json"
+    run_script(monkeypatch, "run_ours.py", "--loss", "tb", "--dim", "2", "--side", "6", "--steps", "20",
+               "--seed", "0", "--out", str(out), "--dump-every", "10", "--hidden", "16", "--depth", "1",
+               "--learn-backward", "--epsilon-start", "1.0", "--exploration-steps", "10", "--stop-tv", "0.0")
+    result = json.loads(out.read_text())
+    assert PEER_KEYS <= set(result)
+    assert result["library"] == "gfn_teach" and result["steps"] == 20 and result["learn_backward"]
+    assert result["steps_per_second"] > 0 and result["compile_seconds"] > 0 and result["peak_rss_mib"] > 0
+    assert [d["step"] for d in result["dumps"]] == [10, 20]
+    env = g.Hypergrid(2, 6, "easy")
+    for d in result["dumps"]:
+        table = np.load(d["file"])
+        assert table.shape == (36, 3) and table.dtype == np.float32
+        # a policy table (rows sum to 1), and compare.py's TV (our DP) = the runner's
+        assert np.allclose(np.exp(table).sum(-1), 1.0, atol=1e-5)
+        tv = float(g.total_variation(env.true_distribution(), g.terminal_distribution_from_log_pf(env, table)))
+        assert abs(tv - d["exact_tv"]) < 1e-5
+
+
+def test_speed_smoke(monkeypatch, capsys):
+    # speed.py --smoke end to end, with every TrainConfig it builds shrunk to a tiny problem
+    def tiny(**kw):
+        return g.TrainConfig(**{**kw, "side": 4, "hidden": 16, "depth": 1})
+
+    monkeypatch.setitem(sys.modules, "gfn_teach", types.SimpleNamespace(**{**vars(g), "TrainConfig": tiny}))
+    run_script(monkeypatch, "speed.py", "--smoke")
+    text = capsys.readouterr().out
+    assert "| 4D side" in text and "| db |" in text
+    assert "vmap over 8 seeds" in text and "trajectories/s" in text
