@@ -7,6 +7,7 @@ empirical versions use the histogram of a buffer of sampled terminal states.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -82,6 +83,7 @@ def compare(target: jax.Array, learned: jax.Array) -> DistributionMetrics:
     )
 
 
+@partial(jax.jit, static_argnames=("env", "n_samples", "n_repeats"))
 def sampling_noise_floor(
     key: jax.Array, env: Hypergrid, n_samples: int, n_repeats: int = 8
 ) -> jax.Array:

@@ -17,12 +17,12 @@ def sample_terminal_states(
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     batch_size = min(batch_size, n)
-
-    @eqx.filter_jit
-    def one_batch(key, policy):
-        return forward_rollout(key, env, policy, batch_size).final_states
-
     keys = jax.random.split(key, -(-n // batch_size))
-    batches = [np.asarray(one_batch(k, policy)) for k in keys]
+    batches = [np.asarray(_final_states(k, env, policy, batch_size)) for k in keys]
     return np.concatenate(batches)[:n].astype(np.int32)
 
+
+@eqx.filter_jit
+def _final_states(key, env: Hypergrid, policy, batch_size: int) -> jax.Array:
+    """One compiled batch of terminal states (compiled once per env, policy shape and size)."""
+    return forward_rollout(key, env, policy, batch_size).final_states

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from .config import TrainConfig
 from .exact import terminal_distribution
 from .hypergrid import Hypergrid
-from .losses import LOSSES, subtrajectory_balance
+from .losses import LOSSES
 from .metrics import compare, marginal_2d, modes_found
 from .policy import INVALID_LOGIT, MLPPolicy, TabularPolicy, evaluate_states
 from .rollout import forward_rollout
@@ -102,6 +102,7 @@ class Trainer:
         self.config = config
         self.env = config.make_env() if env is None else env
         self.n_seeds = n_seeds
+        self.skip_padding = n_seeds is None  # see losses.evaluate_nodes
         self.exact = self.env.n_states <= MAX_EXACT_STATES
         self.target = self.env.true_distribution() if self.exact else None
         self.optimizer = make_optimizer(config)
@@ -128,9 +129,10 @@ class Trainer:
 
     def loss(self, policy, traj) -> jax.Array:
         """The configured objective on a batch of trajectories."""
+        options = {"skip_padding": self.skip_padding}
         if self.config.loss == "subtb":
-            return subtrajectory_balance(policy, self.env, traj, self.config.subtb_lambda)
-        return LOSSES[self.config.loss](policy, self.env, traj)
+            options["lam"] = self.config.subtb_lambda
+        return LOSSES[self.config.loss](policy, self.env, traj, **options)
 
     def train_step(self, state: TrainState) -> tuple[TrainState, jax.Array]:
         """Sample a batch with epsilon exploration, take one Adam step on the loss."""
@@ -245,6 +247,7 @@ def make_train(config: TrainConfig, env: Hypergrid | None = None):
             f"eval_every={config.eval_every}"
         )
     trainer = Trainer(config, env)
+    trainer.skip_padding = False  # meant for vmap, where skipping padding cannot help
 
     def train_fn(key: jax.Array):
         state = trainer._init_one(key)

@@ -1,0 +1,207 @@
+"""Checkers for chapters 7 and 8: KL with zeros, the sampling noise floor, a masked P_B.
+
+Each checker recomputes the answer independently (NumPy in float64, never the library
+function the reader is re-deriving) and prints a hint when the reader's answer differs.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from ..hypergrid import Hypergrid
+from ._check import report
+
+
+def _call(fn, *args):
+    """Run the reader's function; return ``(result, error message or None)``."""
+    try:
+        return fn(*args), None
+    except Exception as error:  # the reader's code may raise anything
+        return None, f"your function raised {type(error).__name__}: {error}"
+
+
+def _as_float(value) -> float | None:
+    """The reader's scalar as a Python float, or None when it is not a scalar."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return float(array) if array.size == 1 else None
+
+
+# ----- chapter 7: KL divergence with zeros ----------------------------------------------
+def _reference_kl(p: np.ndarray, q: np.ndarray) -> float:
+    """``sum_x p log(p/q)`` over ``p > 0`` (assumes ``q > 0`` wherever ``p > 0``)."""
+    support = p > 0
+    return float(np.sum(p[support] * np.log(p[support] / q[support])))
+
+
+def _kl_cases():
+    """Pairs ``(name, p, q)`` with ``q > 0`` wherever ``p > 0``, some with zeros in p and q."""
+    rng = np.random.default_rng(0)
+    dense_p, dense_q = rng.dirichlet(np.ones(12)), rng.dirichlet(np.ones(12))
+    yield "two dense distributions", dense_p, dense_q
+    env = Hypergrid(2, 8, "easy")
+    target = np.asarray(env.true_distribution(), np.float64)
+    target /= target.sum()
+    flat = np.full(env.n_states, 1.0 / env.n_states)
+    yield "the hypergrid target against the uniform distribution", target, flat
+    half = np.where(np.arange(12) < 6, dense_p, 0.0)
+    half /= half.sum()
+    yield "p with zeros (p(x) = 0 on half the states)", half, dense_q
+    both = np.where(np.arange(12) % 3 == 0, 0.0, dense_q)
+    both /= both.sum()
+    p_both = np.where(np.arange(12) % 3 == 0, 0.0, dense_p)
+    p_both /= p_both.sum()
+    yield "p and q both zero on the same states", p_both, both
+
+
+def check_kl_divergence(fn) -> bool:
+    r"""Check ``fn(p, q) -> KL(p || q)`` on distributions with zeros.
+
+    :math:`\mathrm{KL}(p\|q) = \sum_{x: p(x) > 0} p(x) \log \frac{p(x)}{q(x)}`: a state with
+    :math:`p(x) = 0` contributes 0 (the limit of :math:`t \log t`), whatever :math:`q(x)` is.
+    The cases keep :math:`q > 0` wherever :math:`p > 0`, so the answer is finite.
+    """
+    for name, p, q in _kl_cases():
+        got, error = _call(fn, jax.numpy.asarray(p, np.float32), jax.numpy.asarray(q, np.float32))
+        if error:
+            return report(False, error)
+        if got is None:
+            return report(False, "the function returns None: fill in the body.")
+        value = _as_float(got)
+        if value is None:
+            return report(False, f"return one number (a scalar), got shape {np.shape(got)}.")
+        expected = _reference_kl(p, q)
+        if not np.isfinite(value):
+            return report(
+                False,
+                f"{name}: got {value}. 0 * log 0 is NaN in floating point; states with "
+                "p(x) = 0 must contribute exactly 0 (e.g. jnp.where(p > 0, ..., 0.0)).",
+            )
+        if abs(value - expected) <= 1e-4 + 1e-3 * abs(expected):
+            continue
+        swapped = _reference_kl(q, p) if np.all(p[q > 0] > 0) else None
+        if swapped is not None and abs(value - swapped) <= 1e-4 + 1e-3 * abs(swapped):
+            return report(False, f"{name}: you computed KL(q || p); the order matters: sum over p.")
+        if abs(value - expected / np.log(2)) <= 1e-3 * abs(expected / np.log(2)) + 1e-4:
+            return report(False, f"{name}: use the natural logarithm (nats), not log2.")
+        return report(False, f"{name}: got {value:.5g}, expected {expected:.5g}.")
+    return report(True, "", "your KL matches on dense distributions and on ones with zeros.")
+
+
+# ----- chapter 7: the sampling noise floor ----------------------------------------------
+def _reference_floor(env: Hypergrid, n_samples: int, n_repeats: int = 64) -> float:
+    """Median TV between the target and the histogram of ``n_samples`` exact samples."""
+    target = np.asarray(env.true_distribution(), np.float64)
+    target /= target.sum()
+    rng = np.random.default_rng(1)
+    counts = rng.multinomial(n_samples, target, size=n_repeats)
+    tv = 0.5 * np.abs(counts / n_samples - target).sum(axis=1)
+    return float(np.median(tv))
+
+
+def check_noise_floor(fn) -> bool:
+    r"""Check ``fn(key, env, n_samples) -> TV`` of ``n_samples`` exact samples from the target.
+
+    The answer is random, so it is compared with a NumPy simulation (multinomial counts,
+    median over 64 repeats) within 25%; it should shrink like :math:`1/\sqrt{M}`.
+    """
+    env = Hypergrid(2, 8, "easy")
+    key = jax.random.PRNGKey(0)
+    for n_samples in (300, 3_000):
+        got, error = _call(fn, key, env, n_samples)
+        if error:
+            return report(False, error)
+        if got is None:
+            return report(False, "the function returns None: fill in the body.")
+        value = _as_float(got)
+        if value is None:
+            return report(False, f"return one number (a TV), got shape {np.shape(got)}.")
+        expected = _reference_floor(env, n_samples)
+        if abs(value) < 1e-9:
+            return report(
+                False,
+                "got 0: compare the target with the histogram of samples drawn from it "
+                "(jax.random.categorical on log p), not with itself.",
+            )
+        if abs(value - 2 * expected) <= 0.25 * 2 * expected:
+            return report(False, "the value is twice too large: TV has a factor 1/2.")
+        if not abs(value - expected) <= 0.25 * expected:
+            return report(
+                False,
+                f"with M = {n_samples} samples on a 2D grid of side 8 got {value:.4f}, "
+                f"a simulation gives about {expected:.4f}. Normalise the counts by M.",
+            )
+    return report(True, "", "the floor shrinks like 1/sqrt(M), as it should.")
+
+
+# ----- chapter 8: a masked backward policy ----------------------------------------------
+def _reference_log_pb(logits: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Log-softmax over the valid entries of each row (rows with a valid entry only)."""
+    shifted = np.where(valid, logits, -np.inf)
+    top = shifted.max(axis=-1, keepdims=True)
+    log_norm = top + np.log(np.sum(np.where(valid, np.exp(logits - top), 0.0), axis=-1, keepdims=True))
+    return logits - log_norm
+
+
+def _evaluate_on_states(fn, env: Hypergrid, states, logits):
+    """The reader's ``fn(env, state, logits)`` on every row, vmapped (a loop as a fallback)."""
+    try:
+        return np.asarray(jax.vmap(lambda s, l: fn(env, s, l))(states, logits)), None
+    except Exception:
+        pass
+    rows = []
+    for state, row in zip(states, logits):
+        got, error = _call(fn, env, state, row)
+        if error:
+            return None, error
+        if got is None:
+            return None, "the function returns None: fill in the body."
+        rows.append(np.asarray(got))
+    return np.stack(rows), None
+
+
+def check_masked_log_pb(fn) -> bool:
+    r"""Check ``fn(env, state [dim], backward_logits [dim]) -> log P_B [dim]``.
+
+    :math:`\log P_B(s - e_d \mid s) = \ell_d - \log \sum_{d': s_{d'} > 0} e^{\ell_{d'}}` for the
+    decrements that stay on the grid; the others must get probability 0 (``-inf`` or a large
+    negative number). The origin has no parent and is not checked.
+    """
+    for env in (Hypergrid(2, 5, "easy"), Hypergrid(3, 4, "easy")):
+        states = env.all_states()[1:]  # the origin has no parents
+        logits = jax.random.normal(jax.random.PRNGKey(env.dim), (states.shape[0], env.dim))
+        got, error = _evaluate_on_states(fn, env, states, logits)
+        if error:
+            return report(False, error)
+        if got is None or got.dtype == object:
+            return report(False, "the function returns None: fill in the body.")
+        if got.shape != logits.shape:
+            return report(False, f"return one log-probability per coordinate: shape ({env.dim},).")
+        got = got.astype(np.float64)
+        valid = np.asarray(states) > 0
+        expected = _reference_log_pb(np.asarray(logits, np.float64), valid)
+        where = f"(dim={env.dim}, side={env.side})"
+        if np.any(np.isnan(got)):
+            row = int(np.argmax(np.isnan(got).any(-1)))
+            return report(False, f"NaN at state {np.asarray(states[row]).tolist()} {where}.")
+        leak = np.exp(np.where(valid, -np.inf, got)).sum(-1)
+        if leak.max() > 1e-6:
+            row = int(np.argmax(leak))
+            return report(
+                False,
+                f"at state {np.asarray(states[row]).tolist()} {where} a parent off the grid gets "
+                f"probability {leak[row]:.3f}: mask the coordinates with s_d = 0 before the softmax.",
+            )
+        error_valid = np.abs(np.where(valid, got - expected, 0.0))
+        if error_valid.max() > 1e-4:
+            row = int(np.argmax(error_valid.max(-1)))
+            return report(
+                False,
+                f"at state {np.asarray(states[row]).tolist()} {where}: got "
+                f"{np.round(got[row], 4).tolist()}, expected {np.round(expected[row], 4).tolist()} "
+                "on the valid parents (normalise over the valid ones only).",
+            )
+    return report(True, "", "only parents on the grid get probability, and they sum to 1.")
