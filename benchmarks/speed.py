@@ -4,7 +4,8 @@
     .venv/bin/python benchmarks/speed.py --smoke    # a few steps, to check it still runs
 
 Each figure is the median over ``--repeats`` timed calls of one compiled function, after
-a warm-up call that compiles it. Training steps are timed without evaluation (a
+a first call that compiles it and 1600 steps of training (trained policies walk further
+than fresh ones, and longer trajectories cost more). Training steps are timed without evaluation (a
 ``lax.scan`` of ``train_step`` only); the exact evaluation is timed on its own.
 """
 
@@ -32,8 +33,11 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def training_speed(config: g.TrainConfig, n_steps: int, repeats: int, n_seeds=None) -> dict:
-    """Compile seconds and steps/second of ``n_steps`` training steps without evaluation."""
+def training_speed(
+    config: g.TrainConfig, n_steps: int, repeats: int, warmup_steps: int = 0, n_seeds=None
+) -> dict:
+    """Compile seconds and steps/second of ``n_steps`` training steps without evaluation,
+    timed after ``warmup_steps`` steps of training."""
     trainer = g.Trainer(config, n_seeds=n_seeds)
 
     def steps_only(state):
@@ -54,6 +58,11 @@ def training_speed(config: g.TrainConfig, n_steps: int, repeats: int, n_seeds=No
     state, losses = run(state)
     jax.block_until_ready(losses)
     compile_seconds = time.perf_counter() - start
+    # Train a while first: a fresh policy stops almost at once, and short trajectories are
+    # cheap. The timed steps then run at the trained policy's trajectory lengths.
+    for _ in range(warmup_steps // n_steps):
+        state, losses = run(state)
+    jax.block_until_ready(losses)
     seconds = median_seconds(lambda: jax.block_until_ready(run(state)[1]), repeats)
     seeds = 1 if n_seeds is None else n_seeds
     return {
@@ -77,7 +86,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny budget: checks that it runs")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    steps, repeats = (5, 1) if args.smoke else (200, args.repeats)
+    steps, repeats, warmup = (5, 1, 0) if args.smoke else (200, args.repeats, 1600)
 
     print(f"# gfn_teach speed, jax {jax.__version__} on {jax.devices()[0].platform}, "
           f"{platform.processor() or platform.machine()}, python {platform.python_version()}")
@@ -86,12 +95,12 @@ def main() -> None:
     for dim in (2, 4):
         for loss in ("db", "tb") if not args.smoke else ("db",):
             config = g.TrainConfig(dim=dim, side=20, loss=loss, batch_size=16, hidden=256, depth=2)
-            speed = training_speed(config, steps, repeats)
+            speed = training_speed(config, steps, repeats, warmup)
             dp = exact_evaluation_seconds(config, repeats)
             print(f"| {dim}D side 20 | {loss} | {speed['compile_s']:.1f} | {speed['steps_per_s']:.0f} | {dp:.3f} |")
     config = g.TrainConfig(dim=2, side=20, loss="db")
-    one = training_speed(config, steps, repeats)
-    eight = training_speed(config, steps, repeats, n_seeds=8)
+    one = training_speed(config, steps, repeats, warmup)
+    eight = training_speed(config, steps, repeats, warmup, n_seeds=8)
     print(f"\nvmap over 8 seeds (2D DB): {eight['trajectories_per_s']:.0f} trajectories/s "
           f"vs {one['trajectories_per_s']:.0f} for one seed "
           f"({eight['trajectories_per_s'] / one['trajectories_per_s']:.1f}x)")
