@@ -1,6 +1,8 @@
-"""The one helper every checker uses to tell the reader how they did."""
+"""What every checker shares: running the reader's function and telling them how they did."""
 
 from __future__ import annotations
+
+import numpy as np
 
 
 def report(ok: bool, hint: str, success: str = "") -> bool:
@@ -16,3 +18,20 @@ def report(ok: bool, hint: str, success: str = "") -> bool:
     else:
         print(f"Not yet: {hint}")
     return bool(ok)
+
+
+def call_reader(fn, *args):
+    """Run the reader's function; return ``(result, error message or None)``."""
+    try:
+        return fn(*args), None
+    except Exception as error:  # the reader's code may raise anything
+        return None, f"your function raised {type(error).__name__}: {error}"
+
+
+def as_scalar(value) -> float | None:
+    """The reader's answer as a Python float, or None when it is not a single number."""
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    return float(array) if array.size == 1 else None

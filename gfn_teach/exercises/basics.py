@@ -15,15 +15,7 @@ import numpy as np
 from ..exact import exact_flows
 from ..hypergrid import Hypergrid
 from ..policy import masked_log_softmax
-from ._check import report
-
-
-def _call(fn, *args):
-    """Run the reader's function; return ``(result, error message or None)``."""
-    try:
-        return fn(*args), None
-    except Exception as error:  # the reader's code may raise anything
-        return None, f"your function raised {type(error).__name__}: {error}"
+from ._check import call_reader, report
 
 
 # ----- chapter 2: the backward policy hidden in a flow --------------------------------------
@@ -51,7 +43,7 @@ def check_backward_policy(fn) -> bool:
     for env, flows, expected in _backward_cases():
         edge_flow = jnp.exp(flows.log_edge_flow)
         state_flow = jnp.exp(flows.log_flow)
-        got, error = _call(fn, env, edge_flow, state_flow)
+        got, error = call_reader(fn, env, edge_flow, state_flow)
         if error:
             return report(False, error)
         if got is None:
@@ -100,7 +92,7 @@ def check_forward_valid(fn) -> bool:
         env = Hypergrid(dim, side)
         states = env.all_states()
         for batch in (states, states.reshape(2, -1, dim) if states.shape[0] % 2 == 0 else states):
-            got, error = _call(fn, env, batch)
+            got, error = call_reader(fn, env, batch)
             if error:
                 return report(False, error)
             if got is None:

@@ -10,24 +10,7 @@ import jax
 import numpy as np
 
 from ..hypergrid import Hypergrid
-from ._check import report
-
-
-def _call(fn, *args):
-    """Run the reader's function; return ``(result, error message or None)``."""
-    try:
-        return fn(*args), None
-    except Exception as error:  # the reader's code may raise anything
-        return None, f"your function raised {type(error).__name__}: {error}"
-
-
-def _as_float(value) -> float | None:
-    """The reader's scalar as a Python float, or None when it is not a scalar."""
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return float(array) if array.size == 1 else None
+from ._check import as_scalar, call_reader, report
 
 
 # ----- chapter 7: KL divergence with zeros ----------------------------------------------
@@ -65,12 +48,12 @@ def check_kl_divergence(fn) -> bool:
     The cases keep :math:`q > 0` wherever :math:`p > 0`, so the answer is finite.
     """
     for name, p, q in _kl_cases():
-        got, error = _call(fn, jax.numpy.asarray(p, np.float32), jax.numpy.asarray(q, np.float32))
+        got, error = call_reader(fn, jax.numpy.asarray(p, np.float32), jax.numpy.asarray(q, np.float32))
         if error:
             return report(False, error)
         if got is None:
             return report(False, "the function returns None: fill in the body.")
-        value = _as_float(got)
+        value = as_scalar(got)
         if value is None:
             return report(False, f"return one number (a scalar), got shape {np.shape(got)}.")
         expected = _reference_kl(p, q)
@@ -111,12 +94,12 @@ def check_noise_floor(fn) -> bool:
     env = Hypergrid(2, 8, "easy")
     key = jax.random.PRNGKey(0)
     for n_samples in (300, 3_000):
-        got, error = _call(fn, key, env, n_samples)
+        got, error = call_reader(fn, key, env, n_samples)
         if error:
             return report(False, error)
         if got is None:
             return report(False, "the function returns None: fill in the body.")
-        value = _as_float(got)
+        value = as_scalar(got)
         if value is None:
             return report(False, f"return one number (a TV), got shape {np.shape(got)}.")
         expected = _reference_floor(env, n_samples)
@@ -154,7 +137,7 @@ def _evaluate_on_states(fn, env: Hypergrid, states, logits):
         pass
     rows = []
     for state, row in zip(states, logits):
-        got, error = _call(fn, env, state, row)
+        got, error = call_reader(fn, env, state, row)
         if error:
             return None, error
         if got is None:

@@ -19,21 +19,7 @@ from ..hypergrid import Hypergrid
 from ..losses import trajectory_terms
 from ..policy import MLPPolicy
 from ..rollout import forward_rollout
-from ._check import report
-
-
-def _call(fn, *args):
-    """Run the reader's function; return ``(result, error message or None)``."""
-    try:
-        return fn(*args), None
-    except Exception as error:  # the reader's code may raise anything
-        return None, f"your function raised {type(error).__name__}: {error}"
-
-
-def _scalar(value):
-    """The reader's answer as a Python float, or None when it is not a single number."""
-    array = np.asarray(value, dtype=np.float64)
-    return float(array) if array.size == 1 else None
+from ._check import as_scalar, call_reader, report
 
 
 def _log_softmax_np(logits: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -99,12 +85,12 @@ def check_log_inflow(fn) -> bool:
     :math:`\log F(s)` from dynamic programming, since at exact flows inflow = state flow).
     """
     for policy, grid, state, expected, at_exact_flows in _inflow_cases():
-        got, error = _call(fn, policy, grid, jnp.asarray(state))
+        got, error = call_reader(fn, policy, grid, jnp.asarray(state))
         if error:
             return report(False, error)
         if got is None:
             return report(False, "the function returns None: fill in the body.")
-        value = _scalar(got)
+        value = as_scalar(got)
         if value is None:
             return report(False, f"return one number per state; got shape {np.shape(got)}.")
         if not np.isclose(value, expected, atol=1e-3):
@@ -167,7 +153,7 @@ def check_tb_residual(fn) -> bool:
     Compared with a NumPy loop over each trajectory's raw policy outputs.
     """
     for policy, terms, traj, expected in _tb_batches():
-        got, error = _call(fn, terms)
+        got, error = call_reader(fn, terms)
         if error:
             return report(False, error)
         if got is None:
@@ -231,12 +217,12 @@ def check_db_residual(fn) -> bool:
     """
     for policy, env, state, action, expected in _db_cases():
         learn_backward = policy.learn_backward
-        got, error = _call(fn, policy, env, jnp.asarray(state), jnp.asarray(action))
+        got, error = call_reader(fn, policy, env, jnp.asarray(state), jnp.asarray(action))
         if error:
             return report(False, error)
         if got is None:
             return report(False, "the function returns None: fill in the body.")
-        value = _scalar(got)
+        value = as_scalar(got)
         if value is None:
             return report(False, f"return one number per transition; got shape {np.shape(got)}.")
         if not np.isclose(value, expected, atol=1e-3):
