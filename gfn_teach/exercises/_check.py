@@ -35,3 +35,20 @@ def as_scalar(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return float(array) if array.size == 1 else None
+
+
+def scalar_answer(fn, *args, shape_hint: str) -> tuple[float | None, str | None]:
+    """Run the reader's function and read its answer as one number.
+
+    Returns ``(value, None)``, or ``(None, hint)`` when the function raised, returned None
+    or returned more than one number (``shape_hint`` starts that last hint).
+    """
+    got, error = call_reader(fn, *args)
+    if error:
+        return None, error
+    if got is None:
+        return None, "the function returns None: fill in the body."
+    value = as_scalar(got)
+    if value is None:
+        return None, f"{shape_hint} got shape {np.shape(got)}."
+    return value, None

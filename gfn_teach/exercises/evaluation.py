@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from ..hypergrid import Hypergrid
-from ._check import as_scalar, call_reader, report
+from ._check import call_reader, report, scalar_answer
 
 
 # ----- chapter 7: KL divergence with zeros ----------------------------------------------
@@ -48,14 +48,10 @@ def check_kl_divergence(fn) -> bool:
     The cases keep :math:`q > 0` wherever :math:`p > 0`, so the answer is finite.
     """
     for name, p, q in _kl_cases():
-        got, error = call_reader(fn, jax.numpy.asarray(p, np.float32), jax.numpy.asarray(q, np.float32))
-        if error:
-            return report(False, error)
-        if got is None:
-            return report(False, "the function returns None: fill in the body.")
-        value = as_scalar(got)
-        if value is None:
-            return report(False, f"return one number (a scalar), got shape {np.shape(got)}.")
+        p32, q32 = jax.numpy.asarray(p, np.float32), jax.numpy.asarray(q, np.float32)
+        value, problem = scalar_answer(fn, p32, q32, shape_hint="return one number (a scalar),")
+        if problem:
+            return report(False, problem)
         expected = _reference_kl(p, q)
         if not np.isfinite(value):
             return report(
@@ -94,14 +90,11 @@ def check_noise_floor(fn) -> bool:
     env = Hypergrid(2, 8, "easy")
     key = jax.random.PRNGKey(0)
     for n_samples in (300, 3_000):
-        got, error = call_reader(fn, key, env, n_samples)
-        if error:
-            return report(False, error)
-        if got is None:
-            return report(False, "the function returns None: fill in the body.")
-        value = as_scalar(got)
-        if value is None:
-            return report(False, f"return one number (a TV), got shape {np.shape(got)}.")
+        value, problem = scalar_answer(
+            fn, key, env, n_samples, shape_hint="return one number (a TV),"
+        )
+        if problem:
+            return report(False, problem)
         expected = _reference_floor(env, n_samples)
         if abs(value) < 1e-9:
             return report(

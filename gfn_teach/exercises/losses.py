@@ -19,7 +19,7 @@ from ..hypergrid import Hypergrid
 from ..losses import trajectory_terms
 from ..policy import MLPPolicy
 from ..rollout import forward_rollout
-from ._check import as_scalar, call_reader, report
+from ._check import call_reader, report, scalar_answer
 
 
 def _log_softmax_np(logits: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -85,14 +85,11 @@ def check_log_inflow(fn) -> bool:
     :math:`\log F(s)` from dynamic programming, since at exact flows inflow = state flow).
     """
     for policy, grid, state, expected, at_exact_flows in _inflow_cases():
-        got, error = call_reader(fn, policy, grid, jnp.asarray(state))
-        if error:
-            return report(False, error)
-        if got is None:
-            return report(False, "the function returns None: fill in the body.")
-        value = as_scalar(got)
-        if value is None:
-            return report(False, f"return one number per state; got shape {np.shape(got)}.")
+        value, problem = scalar_answer(
+            fn, policy, grid, jnp.asarray(state), shape_hint="return one number per state;"
+        )
+        if problem:
+            return report(False, problem)
         if not np.isclose(value, expected, atol=1e-3):
             hint = (
                 f"at state {state.tolist()} (dim={grid.dim}) got {value:.4f}, expected "
@@ -217,14 +214,10 @@ def check_db_residual(fn) -> bool:
     """
     for policy, env, state, action, expected in _db_cases():
         learn_backward = policy.learn_backward
-        got, error = call_reader(fn, policy, env, jnp.asarray(state), jnp.asarray(action))
-        if error:
-            return report(False, error)
-        if got is None:
-            return report(False, "the function returns None: fill in the body.")
-        value = as_scalar(got)
-        if value is None:
-            return report(False, f"return one number per transition; got shape {np.shape(got)}.")
+        args = (policy, env, jnp.asarray(state), jnp.asarray(action))
+        value, problem = scalar_answer(fn, *args, shape_hint="return one number per transition;")
+        if problem:
+            return report(False, problem)
         if not np.isclose(value, expected, atol=1e-3):
             kind = "stop" if action == env.stop_action else f"increment {action}"
             which = "learned" if learn_backward else "uniform"
