@@ -7,6 +7,11 @@ Each figure is the median over ``--repeats`` timed calls of one compiled functio
 a first call that compiles it and 1600 steps of training (trained policies walk further
 than fresh ones, and longer trajectories cost more). Training steps are timed without evaluation (a
 ``lax.scan`` of ``train_step`` only); the exact evaluation is timed on its own.
+
+The last section trains 8 seeds at once, on one device and split over one CPU device per
+core, and compares trajectories/second with one seed. It also prints the ceiling on that
+ratio: 8 seeds do at least 8 times one seed's arithmetic, so they cannot beat one seed by
+more than the machine's peak FLOP/s over the FLOP/s that one seed already reaches.
 """
 
 from __future__ import annotations
@@ -34,13 +39,18 @@ def median_seconds(fn, repeats: int) -> float:
 
 
 def training_speed(
-    config: g.TrainConfig, n_steps: int, repeats: int, warmup_steps: int = 0, n_seeds=None
+    config: g.TrainConfig,
+    n_steps: int,
+    repeats: int,
+    warmup_steps: int = 0,
+    n_seeds: int | None = None,
+    split_over_devices: bool = True,
 ) -> dict:
     """Compile seconds and steps/second of ``n_steps`` training steps without evaluation,
     timed after ``warmup_steps`` steps of training."""
-    trainer = g.Trainer(config, n_seeds=n_seeds)
+    trainer = g.Trainer(config, n_seeds=n_seeds, split_over_devices=split_over_devices)
 
-    def steps_only(state):
+    def steps_only(state, n_steps):
         arrays, static = eqx.partition(state, eqx.is_array)
 
         def body(arrays, _):
@@ -50,26 +60,55 @@ def training_speed(
         arrays, losses = jax.lax.scan(body, arrays, None, length=n_steps)
         return eqx.combine(arrays, static), losses
 
-    if n_seeds is not None:
-        steps_only = eqx.filter_vmap(steps_only)
-    run = eqx.filter_jit(steps_only)
+    run = eqx.filter_jit(trainer.over_seeds(steps_only))
     state = trainer.init(trainer.keys())
     start = time.perf_counter()
-    state, losses = run(state)
+    state, losses = run(state, n_steps)
     jax.block_until_ready(losses)
     compile_seconds = time.perf_counter() - start
     # Train a while first: a fresh policy stops almost at once, and short trajectories are
     # cheap. The timed steps then run at the trained policy's trajectory lengths.
     for _ in range(warmup_steps // n_steps):
-        state, losses = run(state)
+        state, losses = run(state, n_steps)
     jax.block_until_ready(losses)
-    seconds = median_seconds(lambda: jax.block_until_ready(run(state)[1]), repeats)
+    seconds = median_seconds(lambda: jax.block_until_ready(run(state, n_steps)[1]), repeats)
     seeds = 1 if n_seeds is None else n_seeds
     return {
         "compile_s": compile_seconds,
         "steps_per_s": n_steps / seconds,
         "trajectories_per_s": n_steps * seeds * config.batch_size / seconds,
+        "state": state,
+        "devices": 1 if trainer.mesh is None else trainer.mesh.size,
     }
+
+
+def network_flops_per_step(config: g.TrainConfig, env: g.Hypergrid, policy) -> float:
+    """Floating-point operations of one training step's network calls (one seed).
+
+    A layer of ``a`` inputs and ``b`` outputs costs ``2ab`` per row forward and ``4ab``
+    backward (gradients of its weights and of its inputs; the first layer's inputs need
+    none). The rollout runs the network on all ``batch_size`` rows until every trajectory
+    has stopped (counted on a batch sampled from ``policy``); the loss runs it forward and
+    backward on all ``(T+1) * batch_size`` nodes. Everything else (sampling, masks, Adam) is
+    left out, so this undercounts.
+    """
+    outputs = env.n_actions + 1 + (env.n_backward_actions if config.learn_backward else 0)
+    widths = [env.obs_size] + [config.hidden] * config.depth + [outputs]
+    layers = [a * b for a, b in zip(widths[:-1], widths[1:])]
+    forward = 2 * sum(layers)
+    backward = 4 * sum(layers) - 2 * layers[0]
+    traj = g.forward_rollout(jax.random.PRNGKey(1), env, policy, config.batch_size)
+    rollout_rows = int(traj.lengths.max()) * config.batch_size
+    loss_rows = (env.max_length + 1) * config.batch_size
+    return forward * rollout_rows + (forward + backward) * loss_rows
+
+
+def peak_flops(repeats: int, size: int = 2048) -> float:
+    """FLOP/s of a large float32 matrix product, every core busy: the machine's ceiling."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size))
+    product = jax.jit(lambda a: a @ a)
+    jax.block_until_ready(product(a))
+    return 2 * size**3 / median_seconds(lambda: jax.block_until_ready(product(a)), repeats)
 
 
 def exact_evaluation_seconds(config: g.TrainConfig, repeats: int) -> float:
@@ -86,6 +125,9 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny budget: checks that it runs")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    # One CPU device per core, for the 8 seeds split over the cores (a no-op when JAX has
+    # already started, as when the tests run this script).
+    g.use_every_cpu_core()
     steps, repeats, warmup = (5, 1, 0) if args.smoke else (200, args.repeats, 1600)
 
     print(f"# gfn_teach speed, jax {jax.__version__} on {jax.devices()[0].platform}, "
@@ -100,10 +142,21 @@ def main() -> None:
             print(f"| {dim}D side 20 | {loss} | {speed['compile_s']:.1f} | {speed['steps_per_s']:.0f} | {dp:.3f} |")
     config = g.TrainConfig(dim=2, side=20, loss="db")
     one = training_speed(config, steps, repeats, warmup)
-    eight = training_speed(config, steps, repeats, warmup, n_seeds=8)
-    print(f"\nvmap over 8 seeds (2D DB): {eight['trajectories_per_s']:.0f} trajectories/s "
-          f"vs {one['trajectories_per_s']:.0f} for one seed "
-          f"({eight['trajectories_per_s'] / one['trajectories_per_s']:.1f}x)")
+    together = training_speed(config, steps, repeats, warmup, n_seeds=8, split_over_devices=False)
+    split = training_speed(config, steps, repeats, warmup, n_seeds=8)
+    per_second = one["trajectories_per_s"]
+    print(f"\nvmap over 8 seeds (2D DB), on one device: {together['trajectories_per_s']:.0f} "
+          f"trajectories/s vs {per_second:.0f} for one seed "
+          f"({together['trajectories_per_s'] / per_second:.1f}x)")
+    print(f"vmap over 8 seeds (2D DB), split over {split['devices']} CPU devices (one per core): "
+          f"{split['trajectories_per_s']:.0f} trajectories/s vs {per_second:.0f} for one seed "
+          f"({split['trajectories_per_s'] / per_second:.1f}x)")
+    flops = network_flops_per_step(config, config.make_env(), one["state"].policy)
+    one_seed_rate, peak = flops * one["steps_per_s"], peak_flops(repeats)
+    print(f"ceiling: one seed already computes at {one_seed_rate / 1e9:.0f} GFLOP/s "
+          f"({flops / 1e6:.0f} MFLOP a step) of the {peak / 1e9:.0f} GFLOP/s that a 2048^3 "
+          f"matrix product reaches on all cores here, so 8 seeds, with 8 times the arithmetic, "
+          f"can be at most {peak / one_seed_rate:.1f} times faster in trajectories/s")
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak resident memory of this process: {peak_mib:.0f} MiB")
 

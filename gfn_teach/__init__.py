@@ -35,5 +35,6 @@ from .train import Trainer as Trainer
 from .train import TrainResult as TrainResult
 from .train import make_train as make_train
 from .train import train as train
+from .train import use_every_cpu_core as use_every_cpu_core
 
 __version__ = "0.1.0"

@@ -128,45 +128,6 @@ def evaluate_states(policy, env: Hypergrid, states: jax.Array) -> PolicyOutput:
     return jax.tree.map(lambda a: a.reshape(lead + a.shape[1:]), out)
 
 
-def evaluate_visited(
-    policy, env: Hypergrid, states: jax.Array, visited: jax.Array, n_blocks: int = 8
-) -> PolicyOutput:
-    """Policy outputs on the states where ``visited`` is True; zeros elsewhere.
-
-    Padded trajectories repeat their final state, so about half of a batch's rows are
-    copies nobody needs. The visited rows are packed to the front and evaluated in
-    ``n_blocks`` equal blocks, and blocks past the last visited row are skipped
-    (``lax.cond``), in the forward and the backward pass. Same values as
-    :func:`evaluate_states` on the visited rows. (Under ``vmap`` the skip becomes a select
-    and every block is computed: still correct, just not faster.)
-    """
-    lead = visited.shape
-    flat = states.reshape(-1, env.dim)
-    keep = visited.reshape(-1)
-    n_rows = keep.size
-    block_size = -(-n_rows // n_blocks)
-    order = jnp.argsort(~keep, stable=True)  # visited rows first, in their original order
-    packed = jnp.zeros((n_blocks * block_size, env.dim), flat.dtype).at[:n_rows].set(flat[order])
-    n_visited = jnp.sum(keep)
-
-    def run(rows):
-        return jax.vmap(policy)(env.observation(rows))
-
-    shapes = jax.eval_shape(run, packed[:block_size])
-
-    def one_block(start):
-        rows = jax.lax.dynamic_slice_in_dim(packed, start, block_size)
-        skip = lambda rows: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
-        return jax.lax.cond(start < n_visited, run, skip, rows)
-
-    blocks = jax.lax.map(one_block, jnp.arange(n_blocks) * block_size)
-    inverse = jnp.argsort(order)
-    return jax.tree.map(
-        lambda a: a.reshape((-1,) + a.shape[2:])[:n_rows][inverse].reshape(lead + a.shape[2:]),
-        blocks,
-    )
-
-
 def log_probs(policy_out: PolicyOutput, env: Hypergrid, states: jax.Array):
     """Masked forward and backward log-probabilities for states ``[..., dim]``.
 

@@ -33,7 +33,12 @@ class Trajectory(NamedTuple):
 
 
 def forward_rollout(
-    key: jax.Array, env: Hypergrid, policy, batch_size: int, epsilon: jax.Array | float = 0.0
+    key: jax.Array,
+    env: Hypergrid,
+    policy,
+    batch_size: int,
+    epsilon: jax.Array | float = 0.0,
+    seed_axis: str | None = None,
 ) -> Trajectory:
     """Sample ``batch_size`` trajectories from the origin with epsilon-uniform exploration.
 
@@ -41,6 +46,11 @@ def forward_rollout(
     ones, otherwise from the policy :math:`P_F(\\cdot|s)`. The stored ``log_pf`` is always
     the policy's own log-probability of the action taken, never the exploration mixture's:
     the losses train the policy, not the behaviour that collected the data.
+
+    Once every trajectory has stopped, the remaining steps skip the network. Under
+    ``jax.vmap(..., axis_name=seed_axis)`` pass the same ``seed_axis``: the steps are then
+    skipped once every trajectory of *every* seed has stopped (without it, ``vmap`` turns
+    the skip into a select that always runs the network).
     """
 
     def sample_actions(state, done, step_key):
@@ -59,8 +69,11 @@ def forward_rollout(
 
     def one_step(carry, step_key):
         state, done = carry
+        everyone_stopped = jnp.all(done)
+        if seed_axis is not None:
+            everyone_stopped = jax.lax.pmin(everyone_stopped.astype(jnp.int32), seed_axis) == 1
         action, log_pf = jax.lax.cond(
-            jnp.all(done), all_finished, sample_actions, state, done, step_key
+            everyone_stopped, all_finished, sample_actions, state, done, step_key
         )
         next_state, stopped = env.step(state, action)
         next_state = jnp.where(done[:, None], state, next_state)

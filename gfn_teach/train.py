@@ -8,6 +8,7 @@ up between chunks (to advance the progress bar and store a history row), never p
 
 from __future__ import annotations
 
+import os
 import time
 from typing import NamedTuple
 
@@ -28,6 +29,8 @@ from .rollout import forward_rollout
 
 # Grids larger than this are not evaluated exactly (the metrics come out as NaN).
 MAX_EXACT_STATES = 2**21
+# Name of the vmapped seed axis, so that skips can ask whether *every* seed can skip.
+SEED_AXIS = "seed"
 
 
 class TrainState(eqx.Module):
@@ -88,6 +91,73 @@ def log_z_estimate(policy, env: Hypergrid, loss: str) -> jax.Array:
     return out.log_flow[0]
 
 
+def use_every_cpu_core() -> bool:
+    """Give JAX one CPU device per core, so that ``Trainer(n_seeds=...)`` uses every core.
+
+    XLA runs a small matrix product, such as a rollout step's, on one core, so on a CPU
+    ``vmap`` alone leaves the other cores idle; with one device per core the seeds are split
+    over them (:func:`seed_mesh`). Call this right after ``import gfn_teach``, before JAX
+    computes anything: it returns False, and changes nothing, once JAX has started.
+    (The environment variable ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` does
+    the same from outside Python.)
+    """
+    try:
+        jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
+    except RuntimeError:  # JAX's CPU backend exists already, with its number of devices
+        return False
+    return True
+
+
+def seed_mesh(n_seeds: int) -> jax.sharding.Mesh | None:
+    """The local devices to split ``n_seeds`` seeds over, or None to keep them on one.
+
+    Several devices come from several GPUs, or on a CPU from :func:`use_every_cpu_core`.
+    One device, or a number of seeds that the devices do not divide, keeps every seed on
+    the first device.
+    """
+    devices = jax.local_devices()
+    if len(devices) == 1 or n_seeds % len(devices):
+        return None
+    return jax.sharding.Mesh(np.array(devices), ("devices",))
+
+
+def split_seeds_over(mesh: jax.sharding.Mesh, seeds_chunk):
+    """Run ``seeds_chunk(state, n_steps) -> (state, outputs)``, a ``vmap`` over seeds, on
+    every device of ``mesh`` for its share of the seeds.
+
+    ``shard_map`` gives each device its slice of the seed axis. The devices never talk to
+    each other: the seed-axis collective in the rollout's skip (``forward_rollout``) only
+    waits for the seeds on the same device.
+    """
+    on_each_device = jax.sharding.PartitionSpec("devices")
+
+    def chunk(state: TrainState, n_steps: int):
+        arrays, static = eqx.partition(state, eqx.is_array)
+
+        def on_one_device(arrays):
+            state, record = seeds_chunk(eqx.combine(arrays, static), n_steps)
+            return eqx.filter(state, eqx.is_array), record
+
+        # check_vma=False: the check does not follow collectives over the vmapped seed axis.
+        arrays, record = jax.shard_map(
+            on_one_device,
+            mesh=mesh,
+            in_specs=on_each_device,
+            out_specs=on_each_device,
+            check_vma=False,
+        )(arrays)
+        return eqx.combine(arrays, static), record
+
+    return chunk
+
+
+def place_seeds(tree, mesh: jax.sharding.Mesh):
+    """Put the arrays of ``tree`` on the devices of ``mesh``, split along the seed axis."""
+    arrays, static = eqx.partition(tree, eqx.is_array)
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices"))
+    return eqx.combine(jax.device_put(arrays, sharding), static)
+
+
 class Trainer:
     """Compiled training for one configuration (and optionally several seeds at once).
 
@@ -96,28 +166,56 @@ class Trainer:
         env: an environment to use instead of ``config.make_env()`` (e.g. a custom reward).
         n_seeds: if given, train this many seeds at once with ``vmap``; every array in the
             state and the history gains a leading seed axis.
+        split_over_devices: with ``n_seeds``, split the seeds over the local devices when
+            there are several (see :func:`seed_mesh`); False keeps them on one device.
     """
 
-    def __init__(self, config: TrainConfig, env: Hypergrid | None = None, n_seeds: int | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        env: Hypergrid | None = None,
+        n_seeds: int | None = None,
+        split_over_devices: bool = True,
+    ):
+        whole = isinstance(n_seeds, int) and not isinstance(n_seeds, bool)
+        if n_seeds is not None and not (whole and n_seeds >= 1):
+            raise ValueError(f"n_seeds must be None or an integer >= 1, got {n_seeds!r}")
         self.config = config
         self.env = config.make_env() if env is None else env
         self.n_seeds = n_seeds
-        self.skip_padding = n_seeds is None  # see losses.evaluate_nodes
+        # Several seeds skip the finished steps of a rollout only when every seed has
+        # finished, which they learn over the named seed axis.
+        self.seed_axis = None if n_seeds is None else SEED_AXIS
         self.exact = self.env.n_states <= MAX_EXACT_STATES
         self.target = self.env.true_distribution() if self.exact else None
         self.optimizer = make_optimizer(config)
         self.epsilon = optax.linear_schedule(
             config.epsilon_start, config.epsilon_end, max(config.exploration_steps, 1)
         )
-        init, chunk = self._init_one, self._chunk_one
-        if n_seeds is not None:
-            init, chunk = eqx.filter_vmap(init), eqx.filter_vmap(chunk, in_axes=(eqx.if_array(0), None))
+        self.mesh = seed_mesh(n_seeds) if n_seeds is not None and split_over_devices else None
         # Not jitted: run eagerly, each op's compilation is cached across Trainers (a jitted
         # init recompiles the random MLP initialisation, ~3 s on CPU, for every Trainer).
-        self.init = init
+        self._init = self._init_one if n_seeds is None else eqx.filter_vmap(self._init_one)
         # n_steps is a Python int, hence static: at most two compilations (full chunks and
         # a shorter last one when eval_every does not divide steps).
-        self.run_chunk = eqx.filter_jit(chunk)
+        self.run_chunk = eqx.filter_jit(self.over_seeds(self._chunk_one))
+
+    def over_seeds(self, one_seed):
+        """Run ``one_seed(state, n_steps) -> (state, outputs)`` on every seed at once.
+
+        One seed: ``one_seed`` itself. Several: ``vmap`` over the seed axis (named
+        ``SEED_AXIS``, so that the skips can ask whether every seed can skip), split over the
+        local devices when there are several (:func:`seed_mesh`). Not jitted.
+        """
+        if self.n_seeds is None:
+            return one_seed
+        seeds = eqx.filter_vmap(one_seed, in_axes=(eqx.if_array(0), None), axis_name=SEED_AXIS)
+        return seeds if self.mesh is None else split_seeds_over(self.mesh, seeds)
+
+    def init(self, key: jax.Array) -> TrainState:
+        """A fresh state from ``key`` (with ``n_seeds``: one key per seed, see :meth:`keys`)."""
+        state = self._init(key)
+        return state if self.mesh is None else place_seeds(state, self.mesh)
 
     # ----- pure pieces -------------------------------------------------------------------
     def _init_one(self, key: jax.Array) -> TrainState:
@@ -129,7 +227,7 @@ class Trainer:
 
     def loss(self, policy, traj) -> jax.Array:
         """The configured objective on a batch of trajectories."""
-        options = {"skip_padding": self.skip_padding}
+        options = {}
         if self.config.loss == "subtb":
             options["lam"] = self.config.subtb_lambda
         return LOSSES[self.config.loss](policy, self.env, traj, **options)
@@ -138,7 +236,9 @@ class Trainer:
         """Sample a batch with epsilon exploration, take one Adam step on the loss."""
         key, rollout_key = jax.random.split(state.key)
         epsilon = self.epsilon(state.step)
-        traj = forward_rollout(rollout_key, self.env, state.policy, self.config.batch_size, epsilon)
+        traj = forward_rollout(
+            rollout_key, self.env, state.policy, self.config.batch_size, epsilon, self.seed_axis
+        )
         loss, grads = eqx.filter_value_and_grad(self.loss)(state.policy, traj)
         params = eqx.filter(state.policy, eqx.is_array)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, params)
@@ -193,7 +293,10 @@ class Trainer:
 
     def fit(self, state: TrainState | None = None, progress: bool = True) -> "TrainResult":
         """Train for ``config.steps`` from ``state`` (a fresh one by default)."""
-        state = self.init(self.keys()) if state is None else state
+        if state is None:
+            state = self.init(self.keys())
+        elif self.mesh is not None:  # a state from elsewhere: split it like a fresh one
+            state = place_seeds(state, self.mesh)
         history, compile_seconds, run_seconds = [], 0.0, 0.0
         bar = tqdm(total=self.config.steps, disable=not progress, desc=f"{self.config.loss}")
         for i, n in enumerate(self.chunk_sizes()):
@@ -247,7 +350,6 @@ def make_train(config: TrainConfig, env: Hypergrid | None = None):
             f"eval_every={config.eval_every}"
         )
     trainer = Trainer(config, env)
-    trainer.skip_padding = False  # meant for vmap, where skipping padding cannot help
 
     def train_fn(key: jax.Array):
         state = trainer._init_one(key)

@@ -1,5 +1,6 @@
 """Rollouts: shapes, padding, exploration and log-probabilities."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -67,3 +68,22 @@ def test_transitions_flatten_time_and_batch(env3d, key):
     real_moves = np.asarray(~tr.is_padding & ~tr.is_stop)
     assert (moved[real_moves].sum(1) == 1).all()
     assert (moved[~real_moves] == 0).all()
+
+
+def test_rollout_skip_over_a_seed_axis_changes_no_value(env3d):
+    # Under vmap, the rollout skips the network only once every seed's trajectories have
+    # stopped (a collective over the named axis); the samples must be those of each seed
+    # rolled out on its own.
+    keys = jax.random.split(jax.random.PRNGKey(4), 3)
+    policies = eqx.filter_vmap(lambda k: g.MLPPolicy(env3d, k, hidden=16, depth=1))(keys)
+
+    def one_seed(policy, key, seed_axis):
+        return g.forward_rollout(key, env3d, policy, 8, 0.2, seed_axis=seed_axis)
+
+    together = eqx.filter_vmap(lambda p, k: one_seed(p, k, "seed"), axis_name="seed")(policies, keys)
+    for i in range(3):
+        policy = jax.tree.map(lambda a: a[i] if eqx.is_array(a) else a, policies)
+        alone = one_seed(policy, keys[i], None)
+        np.testing.assert_array_equal(together.states[i], alone.states)
+        np.testing.assert_array_equal(together.is_padding[i], alone.is_padding)
+        np.testing.assert_allclose(together.log_pf[i], alone.log_pf, rtol=1e-5, atol=1e-6)

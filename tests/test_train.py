@@ -1,6 +1,8 @@
 """Training lowers exact TV, is reproducible, vmaps over seeds, and validates its config."""
 
 import dataclasses
+import subprocess
+import sys
 
 import equinox as eqx
 import jax
@@ -51,6 +53,49 @@ def test_vmap_over_seeds_matches_single_seed_runs():
     for n in single.chunk_sizes():
         state, record = single.run_chunk(state, n)
     np.testing.assert_allclose(record.exact_tv, many[-1, 1], rtol=1e-4, atol=1e-5)
+
+
+SPLIT_OVER_TWO_DEVICES = """
+import gfn_teach as g
+assert g.use_every_cpu_core()  # before JAX starts: one CPU device per core
+import jax, numpy as np
+jax.config.update("jax_num_cpu_devices", 2)  # exactly two, whatever the core count
+config = g.TrainConfig(loss="db", steps=100, dim=2, side=6, hidden=32, depth=1, eval_every=50)
+trainer = g.Trainer(config, n_seeds=4)
+assert trainer.mesh is not None and trainer.mesh.size == 2
+result = trainer.fit(progress=False)
+assert len(result.state.step.sharding.device_set) == 2  # the seeds really were split
+single = g.Trainer(config)
+for i, key in enumerate(trainer.keys()):
+    state = single.init(key)
+    for n in single.chunk_sizes():
+        state, record = single.run_chunk(state, n)
+    np.testing.assert_allclose(record.exact_tv, result.history["exact_tv"][-1, i], rtol=1e-4, atol=1e-5)
+print("split ok")
+"""
+
+
+def test_seeds_split_over_two_cpu_devices_match_single_seed_runs():
+    # A fresh interpreter: the number of CPU devices is fixed once JAX has started.
+    done = subprocess.run(
+        [sys.executable, "-c", SPLIT_OVER_TWO_DEVICES], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "split ok" in done.stdout
+
+
+def test_use_every_cpu_core_is_a_no_op_once_jax_has_started():
+    jax.numpy.zeros(1).block_until_ready()
+    devices = jax.devices()
+    assert g.use_every_cpu_core() is False
+    assert jax.devices() == devices
+
+
+@pytest.mark.parametrize("n_seeds", [0, -2, 2.0, True, "4"])
+def test_bad_number_of_seeds_raises_a_clear_error(n_seeds):
+    config = g.TrainConfig(loss="db", steps=100, **SMALL)
+    with pytest.raises(ValueError, match="n_seeds must be None or an integer >= 1"):
+        g.Trainer(config, n_seeds=n_seeds)
 
 
 def test_make_train_is_pure_and_vmappable():
