@@ -82,16 +82,17 @@ def training_speed(
     }
 
 
-def network_flops_per_step(config: g.TrainConfig, env: g.Hypergrid, policy) -> float:
+def network_flops_per_step(trainer: g.Trainer, policy) -> float:
     """Floating-point operations of one training step's network calls (one seed).
 
     A layer of ``a`` inputs and ``b`` outputs costs ``2ab`` per row forward and ``4ab``
     backward (gradients of its weights and of its inputs; the first layer's inputs need
-    none). The rollout runs the network on all ``batch_size`` rows until every trajectory
-    has stopped (counted on a batch sampled from ``policy``); the loss runs it forward and
-    backward on all ``(T+1) * batch_size`` nodes. Everything else (sampling, masks, Adam) is
-    left out, so this undercounts.
+    none). On a batch sampled from ``policy``: the rollout runs the network on all
+    ``batch_size`` rows until every trajectory has stopped, and the loss runs it forward and
+    backward on the fewest packed rows that hold the visited nodes (``Trainer.row_sizes``).
+    Everything else (sampling, masks, Adam) is left out, so this undercounts.
     """
+    config, env = trainer.config, trainer.env
     outputs = env.n_actions + 1 + (env.n_backward_actions if config.learn_backward else 0)
     widths = [env.obs_size] + [config.hidden] * config.depth + [outputs]
     layers = [a * b for a, b in zip(widths[:-1], widths[1:])]
@@ -99,16 +100,26 @@ def network_flops_per_step(config: g.TrainConfig, env: g.Hypergrid, policy) -> f
     backward = 4 * sum(layers) - 2 * layers[0]
     traj = g.forward_rollout(jax.random.PRNGKey(1), env, policy, config.batch_size)
     rollout_rows = int(traj.lengths.max()) * config.batch_size
-    loss_rows = (env.max_length + 1) * config.batch_size
+    n_visited = int(g.visited_nodes(traj).sum())
+    n_nodes = traj.states.shape[0] * traj.states.shape[1]
+    loss_rows = min(n for n in trainer.row_sizes(n_nodes) if n >= n_visited)
     return forward * rollout_rows + (forward + backward) * loss_rows
 
 
 def peak_flops(repeats: int, size: int = 2048) -> float:
-    """FLOP/s of a large float32 matrix product, every core busy: the machine's ceiling."""
+    """FLOP/s of a large float32 matrix product, every core busy: the machine's ceiling.
+
+    The fastest of ``repeats`` calls, not the median: a ceiling should not be noisy-low.
+    """
     a = jax.random.normal(jax.random.PRNGKey(0), (size, size))
     product = jax.jit(lambda a: a @ a)
     jax.block_until_ready(product(a))
-    return 2 * size**3 / median_seconds(lambda: jax.block_until_ready(product(a)), repeats)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(product(a))
+        seconds.append(time.perf_counter() - start)
+    return 2 * size**3 / min(seconds)
 
 
 def exact_evaluation_seconds(config: g.TrainConfig, repeats: int) -> float:
@@ -151,7 +162,7 @@ def main() -> None:
     print(f"vmap over 8 seeds (2D DB), split over {split['devices']} CPU devices (one per core): "
           f"{split['trajectories_per_s']:.0f} trajectories/s vs {per_second:.0f} for one seed "
           f"({split['trajectories_per_s'] / per_second:.1f}x)")
-    flops = network_flops_per_step(config, config.make_env(), one["state"].policy)
+    flops = network_flops_per_step(g.Trainer(config), one["state"].policy)
     one_seed_rate, peak = flops * one["steps_per_s"], peak_flops(repeats)
     print(f"ceiling: one seed already computes at {one_seed_rate / 1e9:.0f} GFLOP/s "
           f"({flops / 1e6:.0f} MFLOP a step) of the {peak / 1e9:.0f} GFLOP/s that a 2048^3 "

@@ -15,6 +15,7 @@ from .losses import flow_matching as flow_matching
 from .losses import subtrajectory_balance as subtrajectory_balance
 from .losses import trajectory_balance as trajectory_balance
 from .losses import trajectory_terms as trajectory_terms
+from .losses import visited_nodes as visited_nodes
 from .metrics import compare as compare
 from .metrics import empirical_distribution as empirical_distribution
 from .metrics import jensen_shannon as jensen_shannon

@@ -5,9 +5,9 @@ trajectory) and slices the outputs for :math:`s` and :math:`s'`, rather than cal
 network once for each side of every transition. Every state of the hypergrid can be
 terminal: stopping at :math:`x` is the edge :math:`x \to s_f` whose flow is :math:`R(x)`.
 
-The padding rows (about half of a batch once trajectories are long) are evaluated too, then
-masked out. Packing them away first was measured and did not make a training step faster
-on a CPU, where one large matrix product keeps both cores busy; fixed shapes keep it simple.
+Every loss also takes ``max_visited``, a bound on the number of visited nodes
+(:func:`visited_nodes`, padding excluded), which changes how fast it runs, never its value:
+the network then runs on that many packed rows only (see :func:`evaluate_nodes`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from .hypergrid import Hypergrid
-from .policy import INVALID_LOGIT, evaluate_states, log_probs
+from .policy import INVALID_LOGIT, evaluate_packed, evaluate_states, log_probs
 from .rollout import Trajectory
 
 
@@ -40,9 +40,25 @@ def visited_nodes(traj: Trajectory) -> jax.Array:
     return jnp.arange(traj.states.shape[0])[:, None] <= n_moves
 
 
-def trajectory_terms(policy, env: Hypergrid, traj: Trajectory) -> TrajectoryTerms:
-    """Evaluate the policy once on every node of the batch (padding too) and gather the terms."""
-    out = evaluate_states(policy, env, traj.states)
+def evaluate_nodes(
+    policy, env: Hypergrid, states: jax.Array, visited: jax.Array, n_rows: int | None = None
+):
+    """Policy outputs on trajectory nodes ``[..., dim]``; rows not ``visited`` may be zeros.
+
+    With ``n_rows`` the network runs on that many rows only, the visited ones packed
+    together (:func:`gfn_teach.policy.evaluate_packed`); the caller promises that the
+    visited rows fit. Same values either way; only the cost changes.
+    """
+    if n_rows is None or n_rows >= visited.size:
+        return evaluate_states(policy, env, states)
+    return evaluate_packed(policy, env, states, visited, n_rows)
+
+
+def trajectory_terms(
+    policy, env: Hypergrid, traj: Trajectory, max_visited: int | None = None
+) -> TrajectoryTerms:
+    """Evaluate the policy once on every visited node of the batch and gather the terms."""
+    out = evaluate_nodes(policy, env, traj.states, visited_nodes(traj), max_visited)
     log_pf_all, log_pb_all = log_probs(out, env, traj.states)
     log_pf = jnp.take_along_axis(log_pf_all[:-1], traj.actions[..., None], axis=-1)[..., 0]
     backward_action = env.backward_action(traj.actions)
@@ -60,7 +76,9 @@ def trajectory_terms(policy, env: Hypergrid, traj: Trajectory) -> TrajectoryTerm
     )
 
 
-def detailed_balance(policy, env: Hypergrid, traj: Trajectory) -> jax.Array:
+def detailed_balance(
+    policy, env: Hypergrid, traj: Trajectory, max_visited: int | None = None
+) -> jax.Array:
     r"""Detailed balance, averaged over the real (non-padding) transitions.
 
     .. math::
@@ -69,7 +87,7 @@ def detailed_balance(policy, env: Hypergrid, traj: Trajectory) -> jax.Array:
     and for the stop edge :math:`\delta(x \to s_f) = \log F(x) + \log P_F(\text{stop}|x) - \log R(x)`.
     The loss is the mean of :math:`\delta^2`.
     """
-    terms = trajectory_terms(policy, env, traj)
+    terms = trajectory_terms(policy, env, traj, max_visited)
     log_reward = jnp.broadcast_to(terms.log_reward, terms.is_stop.shape)
     target = jnp.where(terms.is_stop, log_reward, terms.log_flow[1:] + terms.log_pb)
     residual = terms.log_flow[:-1] + terms.log_pf - target
@@ -77,19 +95,25 @@ def detailed_balance(policy, env: Hypergrid, traj: Trajectory) -> jax.Array:
     return jnp.sum(jnp.where(real, residual**2, 0.0)) / jnp.sum(real)
 
 
-def trajectory_balance(policy, env: Hypergrid, traj: Trajectory) -> jax.Array:
+def trajectory_balance(
+    policy, env: Hypergrid, traj: Trajectory, max_visited: int | None = None
+) -> jax.Array:
     r"""Trajectory balance with the learned :math:`\log Z`, averaged over trajectories.
 
     .. math::
         \delta(\tau) = \log Z + \sum_t \log P_F(s_{t+1}|s_t) - \log R(x) - \sum_t \log P_B(s_t|s_{t+1}).
     """
-    terms = trajectory_terms(policy, env, traj)
+    terms = trajectory_terms(policy, env, traj, max_visited)
     residual = terms.log_z + terms.log_pf.sum(0) - terms.log_reward - terms.log_pb.sum(0)
     return jnp.mean(residual**2)
 
 
 def subtrajectory_balance(
-    policy, env: Hypergrid, traj: Trajectory, lam: float = 0.9
+    policy,
+    env: Hypergrid,
+    traj: Trajectory,
+    lam: float = 0.9,
+    max_visited: int | None = None,
 ) -> jax.Array:
     r"""Sub-trajectory balance SubTB(:math:`\lambda`) (Madan et al., 2023).
 
@@ -105,7 +129,7 @@ def subtrajectory_balance(
     averaged over trajectories. Pairs :math:`(t, t+1)` are DB; the pair :math:`(0, n+1)` is TB
     with :math:`\log Z = \log F(s_0)`.
     """
-    terms = trajectory_terms(policy, env, traj)
+    terms = trajectory_terms(policy, env, traj, max_visited)
     n_nodes = terms.log_flow.shape[0]  # T + 1 positions; the sink sits at index n + 1
     k = jnp.arange(n_nodes)[:, None]  # [T+1, 1]
     sink = jnp.sum(~terms.is_padding, axis=0)[None, :]  # [1, B] = n + 1
@@ -120,7 +144,9 @@ def subtrajectory_balance(
     return jnp.mean(per_trajectory)
 
 
-def flow_matching(policy, env: Hypergrid, traj: Trajectory) -> jax.Array:
+def flow_matching(
+    policy, env: Hypergrid, traj: Trajectory, max_visited: int | None = None
+) -> jax.Array:
     r"""Flow matching with edge flows :math:`F(s \to s') = \exp(\text{forward logit})`.
 
     For every visited state :math:`s \ne s_0` the flow in equals the flow out,
@@ -134,14 +160,17 @@ def flow_matching(policy, env: Hypergrid, traj: Trajectory) -> jax.Array:
     """
     states = traj.states  # [T+1, B, dim]
     visited = visited_nodes(traj)
-    out = evaluate_states(policy, env, states)
+    out = evaluate_nodes(policy, env, states, visited, max_visited)
     valid_out = env.forward_valid(states)
     log_outflow = jax.nn.logsumexp(jnp.where(valid_out, out.forward_logits, INVALID_LOGIT), axis=-1)
 
     dim = env.dim
     parents = states[..., None, :] - jnp.eye(dim, dtype=states.dtype)  # [T+1, B, dim, dim]
     has_parent = states > 0  # [T+1, B, dim]: parent along d exists
-    parent_out = evaluate_states(policy, env, jnp.maximum(parents, 0))
+    needed = has_parent & visited[..., None]
+    # Each visited node has at most dim parents, hence at most dim * max_visited rows.
+    parent_rows = None if max_visited is None else dim * max_visited
+    parent_out = evaluate_nodes(policy, env, jnp.maximum(parents, 0), needed, parent_rows)
     edge_into_s = jnp.diagonal(parent_out.forward_logits[..., :dim], axis1=-2, axis2=-1)
     log_inflow = jax.nn.logsumexp(jnp.where(has_parent, edge_into_s, INVALID_LOGIT), axis=-1)
 

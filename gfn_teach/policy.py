@@ -128,6 +128,35 @@ def evaluate_states(policy, env: Hypergrid, states: jax.Array) -> PolicyOutput:
     return jax.tree.map(lambda a: a.reshape(lead + a.shape[1:]), out)
 
 
+def evaluate_packed(
+    policy, env: Hypergrid, states: jax.Array, visited: jax.Array, n_rows: int
+) -> PolicyOutput:
+    """Policy outputs on the states where ``visited`` is True (at most ``n_rows`` of them).
+
+    Padded trajectories repeat their final state, so many of a batch's rows are copies
+    nobody needs. The visited rows are packed, in order, into an array of ``n_rows`` rows,
+    the network runs on that array alone, and each output goes back to its row; rows not
+    visited get zeros. Same values as :func:`evaluate_states` on the visited rows.
+
+    ``n_rows`` is static (it fixes the shapes). Visited rows beyond it would be dropped, so
+    the caller chooses it from the count of visited rows (see ``Trainer.loss_and_grad``).
+    """
+    lead = visited.shape
+    flat = states.reshape(-1, env.dim)
+    keep = visited.reshape(-1)
+    slot = jnp.cumsum(keep) - 1  # the packed row of each visited row
+    packed = jnp.zeros((n_rows, env.dim), flat.dtype)
+    packed = packed.at[jnp.where(keep, slot, n_rows)].set(flat, mode="drop")
+    out = evaluate_states(policy, env, packed)
+
+    def unpack(a):
+        rows = a[jnp.where(keep, slot, 0)]
+        rows = jnp.where(keep.reshape((-1,) + (1,) * (rows.ndim - 1)), rows, 0)
+        return rows.reshape(lead + a.shape[1:])
+
+    return jax.tree.map(unpack, out)
+
+
 def log_probs(policy_out: PolicyOutput, env: Hypergrid, states: jax.Array):
     """Masked forward and backward log-probabilities for states ``[..., dim]``.
 

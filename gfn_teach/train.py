@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .config import TrainConfig
 from .exact import terminal_distribution
 from .hypergrid import Hypergrid
-from .losses import LOSSES
+from .losses import LOSSES, visited_nodes
 from .metrics import compare, marginal_2d, modes_found
 from .policy import INVALID_LOGIT, MLPPolicy, TabularPolicy, evaluate_states
 from .rollout import forward_rollout
@@ -31,6 +31,9 @@ from .rollout import forward_rollout
 MAX_EXACT_STATES = 2**21
 # Name of the vmapped seed axis, so that skips can ask whether *every* seed can skip.
 SEED_AXIS = "seed"
+# The losses run the network on 1/8, 2/8, ... or all of a batch's rows, whichever is the
+# fewest that holds the visited nodes (see Trainer.loss_and_grad).
+ROW_BUCKETS = 8
 
 
 class TrainState(eqx.Module):
@@ -183,9 +186,10 @@ class Trainer:
         self.config = config
         self.env = config.make_env() if env is None else env
         self.n_seeds = n_seeds
-        # Several seeds skip the finished steps of a rollout only when every seed has
-        # finished, which they learn over the named seed axis.
+        # Several seeds skip work (padding rows, finished rollout steps) only when none of
+        # them needs it, which they learn over the named seed axis.
         self.seed_axis = None if n_seeds is None else SEED_AXIS
+        self.row_buckets = ROW_BUCKETS
         self.exact = self.env.n_states <= MAX_EXACT_STATES
         self.target = self.env.true_distribution() if self.exact else None
         self.optimizer = make_optimizer(config)
@@ -225,12 +229,39 @@ class Trainer:
         visited = jnp.zeros(self.env.n_states, dtype=bool)
         return TrainState(policy, opt_state, key, jnp.zeros((), jnp.int32), visited)
 
-    def loss(self, policy, traj) -> jax.Array:
-        """The configured objective on a batch of trajectories."""
-        options = {}
+    def loss(self, policy, traj, max_visited: int | None = None) -> jax.Array:
+        """The configured objective on a batch of trajectories (see ``losses.max_visited``)."""
+        options = {"max_visited": max_visited}
         if self.config.loss == "subtb":
             options["lam"] = self.config.subtb_lambda
         return LOSSES[self.config.loss](policy, self.env, traj, **options)
+
+    def row_sizes(self, n_rows: int) -> list[int]:
+        """The row counts the loss is compiled for: ``ceil(n_rows * k / row_buckets)``."""
+        return [-(-n_rows * k // self.row_buckets) for k in range(1, self.row_buckets + 1)]
+
+    def loss_and_grad(self, policy, traj) -> tuple[jax.Array, eqx.Module]:
+        """The loss and its gradient, with the network run on the visited nodes only.
+
+        Row counts must be static, so the batch's rows are cut into ``row_buckets`` equal
+        parts and ``lax.switch`` runs the loss compiled for the fewest parts that hold the
+        visited nodes: a small fraction early in training or when a policy stops early,
+        about half once trajectories are long. The switch sits outside the gradient, so
+        only the chosen branch is differentiated. Several seeds take the fewest parts that
+        hold the visited nodes of every seed.
+        """
+        sizes = self.row_sizes(traj.states.shape[0] * traj.states.shape[1])
+        n_visited = jnp.sum(visited_nodes(traj))
+        if self.seed_axis is not None:
+            n_visited = jax.lax.pmax(n_visited, self.seed_axis)
+        bucket = jnp.searchsorted(jnp.array(sizes), n_visited)  # the first size >= n_visited
+        params, static = eqx.partition(policy, eqx.is_array)  # switch takes arrays only
+
+        def branch(size):
+            loss = lambda params: self.loss(eqx.combine(params, static), traj, size)
+            return lambda params: jax.value_and_grad(loss)(params)
+
+        return jax.lax.switch(bucket, [branch(size) for size in sizes], params)
 
     def train_step(self, state: TrainState) -> tuple[TrainState, jax.Array]:
         """Sample a batch with epsilon exploration, take one Adam step on the loss."""
@@ -239,7 +270,7 @@ class Trainer:
         traj = forward_rollout(
             rollout_key, self.env, state.policy, self.config.batch_size, epsilon, self.seed_axis
         )
-        loss, grads = eqx.filter_value_and_grad(self.loss)(state.policy, traj)
+        loss, grads = self.loss_and_grad(state.policy, traj)
         params = eqx.filter(state.policy, eqx.is_array)
         updates, opt_state = self.optimizer.update(grads, state.opt_state, params)
         policy = eqx.apply_updates(state.policy, updates)
@@ -350,6 +381,8 @@ def make_train(config: TrainConfig, env: Hypergrid | None = None):
             f"eval_every={config.eval_every}"
         )
     trainer = Trainer(config, env)
+    # Meant for a plain vmap, which would turn lax.switch into computing every branch.
+    trainer.row_buckets = 1
 
     def train_fn(key: jax.Array):
         state = trainer._init_one(key)

@@ -104,3 +104,31 @@ def test_masked_log_softmax_ignores_invalid_entries_and_has_no_nan_gradient():
     np.testing.assert_allclose(np.exp(out[jnp.array([0, 2])]).sum(), 1.0, rtol=1e-6)
     none_valid = jax.grad(lambda l: g.masked_log_softmax(l, jnp.zeros(3, bool)).sum())(logits)
     assert bool(jnp.all(jnp.isfinite(none_valid)))
+
+
+@pytest.mark.parametrize("name", LOSSES)
+def test_packing_the_visited_nodes_changes_no_value_or_gradient(env, name):
+    # max_visited = the exact number of visited nodes: the tightest packing that is allowed.
+    policy = g.MLPPolicy(env, jax.random.PRNGKey(0), hidden=16, depth=1, learn_backward=True)
+    traj = g.forward_rollout(jax.random.PRNGKey(6), env, policy, 16, epsilon=0.5)
+    n_visited = int(jnp.sum(g.visited_nodes(traj)))
+    assert n_visited < 0.5 * traj.is_padding.size  # so that packing really drops rows
+    plain, plain_grad = eqx.filter_value_and_grad(lambda p: LOSSES[name](p, env, traj))(policy)
+    packed, packed_grad = eqx.filter_value_and_grad(
+        lambda p: LOSSES[name](p, env, traj, max_visited=n_visited)
+    )(policy)
+    np.testing.assert_allclose(packed, plain, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(eqx.filter(packed_grad, eqx.is_array)),
+                    jax.tree.leaves(eqx.filter(plain_grad, eqx.is_array))):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_packing_too_few_rows_is_caught_by_the_comparison():
+    # The check above can fail: one row too few drops a visited node and changes the loss.
+    env = g.Hypergrid(3, 5, "easy")
+    policy = g.MLPPolicy(env, jax.random.PRNGKey(0), hidden=16, depth=1)
+    traj = g.forward_rollout(jax.random.PRNGKey(6), env, policy, 16, epsilon=0.5)
+    n_visited = int(jnp.sum(g.visited_nodes(traj)))
+    plain = g.detailed_balance(policy, env, traj)
+    short = g.detailed_balance(policy, env, traj, max_visited=n_visited - 1)
+    assert not np.isclose(float(short), float(plain), rtol=1e-5)

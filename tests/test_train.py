@@ -55,6 +55,21 @@ def test_vmap_over_seeds_matches_single_seed_runs():
     np.testing.assert_allclose(record.exact_tv, many[-1, 1], rtol=1e-4, atol=1e-5)
 
 
+def test_loss_and_grad_packs_rows_without_changing_the_loss_or_gradient():
+    config = g.TrainConfig(loss="subtb", steps=100, **SMALL)
+    trainer = g.Trainer(config)
+    policy = trainer.init(trainer.keys()).policy
+    for key, epsilon in ((0, 0.0), (1, 1.0), (2, 0.3)):
+        traj = g.forward_rollout(jax.random.PRNGKey(key), trainer.env, policy, 16, epsilon)
+        assert int(np.sum(g.visited_nodes(traj))) <= traj.is_padding.size * 7 // 8  # packs
+        loss, grads = trainer.loss_and_grad(policy, traj)
+        plain, plain_grads = eqx.filter_value_and_grad(trainer.loss)(policy, traj)
+        np.testing.assert_allclose(loss, plain, rtol=1e-5)
+        for a, b in zip(jax.tree.leaves(eqx.filter(grads, eqx.is_array)),
+                        jax.tree.leaves(eqx.filter(plain_grads, eqx.is_array))):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
 SPLIT_OVER_TWO_DEVICES = """
 import gfn_teach as g
 assert g.use_every_cpu_core()  # before JAX starts: one CPU device per core
