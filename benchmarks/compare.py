@@ -430,9 +430,11 @@ def write_report(raw: dict, book: bool = True) -> None:
                      f"library: final exact TV {', '.join(f'{k} {fmt(v)}' for k, v in finals.items())}, with "
                      f"a terminal mass of {', '.join(f'{fmt(v)}' for v in near.values())} (same order) on the "
                      f"quarter of the grid nearest the origin, which holds 1/4 of the target. Mass that "
-                     f"stops early means short trajectories, which makes torchgfn's steps cheaper (its "
-                     f"sampler stops when every trajectory has ended), while gfnx and gfn_teach always "
-                     f"roll out the maximal length.")
+                     f"stops early means short trajectories, which make the steps of torchgfn (its "
+                     f"sampler stops when every trajectory has ended) and of gfn_teach (its rollout "
+                     f"skips the network once every trajectory has stopped, and its loss runs the "
+                     f"network on the visited states only) cheaper, while gfnx always rolls out the "
+                     f"maximal length.")
             L.append("")
     L.append(f"Ratios in this table compare with gfn_teach in the peers' configuration. "
              f"The recommended configuration trains a different objective (learned P_B) with "
