@@ -230,7 +230,12 @@ class Trainer:
         return TrainState(policy, opt_state, key, jnp.zeros((), jnp.int32), visited)
 
     def loss(self, policy, traj, max_visited: int | None = None) -> jax.Array:
-        """The configured objective on a batch of trajectories (see ``losses.max_visited``)."""
+        """The configured objective on a batch of trajectories.
+
+        Override ``loss(self, policy, traj)`` in a subclass to train another objective
+        (chapter 8 does). ``max_visited`` is for the built-in losses only: they run the
+        network on the visited nodes (:meth:`loss_and_grad`), an override on every row.
+        """
         options = {"max_visited": max_visited}
         if self.config.loss == "subtb":
             options["lam"] = self.config.subtb_lambda
@@ -250,6 +255,8 @@ class Trainer:
         only the chosen branch is differentiated. Several seeds take the fewest parts that
         hold the visited nodes of every seed.
         """
+        if type(self).loss is not Trainer.loss or self.row_buckets == 1:  # see Trainer.loss
+            return eqx.filter_value_and_grad(self.loss)(policy, traj)
         sizes = self.row_sizes(traj.states.shape[0] * traj.states.shape[1])
         n_visited = jnp.sum(visited_nodes(traj))
         if self.seed_axis is not None:

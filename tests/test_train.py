@@ -70,6 +70,23 @@ def test_loss_and_grad_packs_rows_without_changing_the_loss_or_gradient():
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
 
+def test_a_subclass_overriding_loss_trains_its_own_objective():
+    # Chapter 8 overrides loss(self, policy, traj); a zero objective must leave the policy as
+    # it was (the network weights; Adam moves nothing on a zero gradient).
+    class FrozenTrainer(g.Trainer):
+        def loss(self, policy, traj):
+            return 0.0 * g.detailed_balance(policy, self.env, traj)
+
+    config = g.TrainConfig(loss="db", steps=100, **SMALL)
+    trainer = FrozenTrainer(config)
+    start = trainer.init(trainer.keys())
+    result = trainer.fit(start, progress=False)
+    np.testing.assert_array_equal(result.history["loss"], 0.0)
+    for a, b in zip(jax.tree.leaves(eqx.filter(start.policy, eqx.is_array)),
+                    jax.tree.leaves(eqx.filter(result.state.policy, eqx.is_array))):
+        np.testing.assert_array_equal(a, b)
+
+
 SPLIT_OVER_TWO_DEVICES = """
 import gfn_teach as g
 assert g.use_every_cpu_core()  # before JAX starts: one CPU device per core
