@@ -2,7 +2,7 @@
 #   make book   strict HTML build of the book into _build/html
 #   make test   unit tests, nbval on every chapter, strict book build, browser test
 #   make train  train a DB GFlowNet on the 2D 20x20 grid from the command line (runs/db2d)
-#   make bench  side-by-side benchmark vs gfnx and torchgfn (builds their venvs; 40-50 min)
+#   make bench  side-by-side benchmark vs gfnx and torchgfn (builds their venvs; 10-50 min)
 #   make clean  remove build outputs (keeps .venv; `make distclean` removes it too)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

@@ -1,7 +1,7 @@
 """Side-by-side benchmark: gfn_teach vs gfnx vs torchgfn on the same hypergrid problem.
 
     make bench                                   # builds the peer venvs, then runs this
-    .venv/bin/python benchmarks/compare.py       # full run (about 40-50 min on a busy 2-core CPU)
+    .venv/bin/python benchmarks/compare.py       # full run (10 min on an idle 2-core CPU, 40-50 min on a busy one)
     .venv/bin/python benchmarks/compare.py --quick   # 1 repeat, few steps: checks the plumbing
 
 Problem, the same for all: hypergrid, "easy" reward (R0=1e-3, R1=0.5, R2=2), 16 trajectories a
@@ -548,9 +548,10 @@ def write_appendix(body: str, busy: bool) -> None:
     """book/appendix_benchmarks.md: a static copy of the latest report (not executed)."""
     note = (
         "```{note}\n"
-        "These numbers come from a small shared machine that other jobs were using at the same "
-        "time (see the load averages below, against its core count), so absolute timings are "
-        "noisy; the ratios, measured on runs interleaved in time, are the figures to read.\n"
+        "These numbers come from a small shared machine whose load average, at the start or "
+        "the end of the run, was above half its core count (see below), so absolute timings "
+        "may be noisy; the ratios, measured on runs interleaved in time, are the figures to "
+        "read.\n"
         "```\n\n"
     ) if busy else ""
     head = (
