@@ -49,18 +49,7 @@ def training_speed(
     """Compile seconds and steps/second of ``n_steps`` training steps without evaluation,
     timed after ``warmup_steps`` steps of training."""
     trainer = g.Trainer(config, n_seeds=n_seeds, split_over_devices=split_over_devices)
-
-    def steps_only(state, n_steps):
-        arrays, static = eqx.partition(state, eqx.is_array)
-
-        def body(arrays, _):
-            new_state, loss = trainer.train_step(eqx.combine(arrays, static))
-            return eqx.filter(new_state, eqx.is_array), loss
-
-        arrays, losses = jax.lax.scan(body, arrays, None, length=n_steps)
-        return eqx.combine(arrays, static), losses
-
-    run = eqx.filter_jit(trainer.over_seeds(steps_only))
+    run = eqx.filter_jit(trainer.over_seeds(trainer.train_steps))
     state = trainer.init(trainer.keys())
     start = time.perf_counter()
     state, losses = run(state, n_steps)
@@ -78,6 +67,7 @@ def training_speed(
         "steps_per_s": n_steps / seconds,
         "trajectories_per_s": n_steps * seeds * config.batch_size / seconds,
         "state": state,
+        "trainer": trainer,
         "devices": 1 if trainer.mesh is None else trainer.mesh.size,
     }
 
@@ -162,7 +152,7 @@ def main() -> None:
     print(f"vmap over 8 seeds (2D DB), split over {split['devices']} CPU devices (one per core): "
           f"{split['trajectories_per_s']:.0f} trajectories/s vs {per_second:.0f} for one seed "
           f"({split['trajectories_per_s'] / per_second:.1f}x)")
-    flops = network_flops_per_step(g.Trainer(config), one["state"].policy)
+    flops = network_flops_per_step(one["trainer"], one["state"].policy)
     one_seed_rate, peak = flops * one["steps_per_s"], peak_flops(repeats)
     print(f"ceiling: one seed already computes at {one_seed_rate / 1e9:.0f} GFLOP/s "
           f"({flops / 1e6:.0f} MFLOP a step) of the {peak / 1e9:.0f} GFLOP/s that a 2048^3 "

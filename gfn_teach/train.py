@@ -306,8 +306,8 @@ class Trainer:
             marginal=marginal,
         )
 
-    def _chunk_one(self, state: TrainState, n_steps: int) -> tuple[TrainState, EvalRecord]:
-        """Run ``n_steps`` training steps in one ``lax.scan``, then evaluate."""
+    def train_steps(self, state: TrainState, n_steps: int) -> tuple[TrainState, jax.Array]:
+        """Run ``n_steps`` training steps in one ``lax.scan``; returns the ``[n_steps]`` losses."""
         arrays, static = eqx.partition(state, eqx.is_array)
 
         def body(arrays, _):
@@ -315,7 +315,11 @@ class Trainer:
             return eqx.filter(new_state, eqx.is_array), loss
 
         arrays, losses = jax.lax.scan(body, arrays, None, length=n_steps)
-        state = eqx.combine(arrays, static)
+        return eqx.combine(arrays, static), losses
+
+    def _chunk_one(self, state: TrainState, n_steps: int) -> tuple[TrainState, EvalRecord]:
+        """Run ``n_steps`` training steps in one ``lax.scan``, then evaluate."""
+        state, losses = self.train_steps(state, n_steps)
         return state, self.evaluate(state, jnp.mean(losses))
 
     # ----- host loop ---------------------------------------------------------------------
