@@ -7,6 +7,7 @@ from .exact import exact_tabular_policy as exact_tabular_policy
 from .exact import policy_tables as policy_tables
 from .exact import terminal_distribution as terminal_distribution
 from .exact import terminal_distribution_from_log_pf as terminal_distribution_from_log_pf
+from .prose import glue as glue
 from .hypergrid import REWARD_PRESETS as REWARD_PRESETS
 from .hypergrid import Hypergrid as Hypergrid
 from .hypergrid import HypergridReward as HypergridReward
