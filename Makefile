@@ -1,6 +1,7 @@
 # gfn-teach: build the book, run every test.
 #   make book   strict HTML build of the book into _build/html
-#   make test   unit tests, nbval on every chapter, strict book build, browser test
+#   make test   unit tests, nbval on every chapter, every chapter in a Colab-like venv from
+#               the built wheel, strict book build, browser test
 #   make train  train a DB GFlowNet on the 2D 20x20 grid from the command line (runs/db2d)
 #   make bench  side-by-side benchmark vs gfnx and torchgfn (builds their venvs; 10-50 min)
 #   make clean  remove build outputs (keeps .venv; `make distclean` removes it too)
@@ -35,11 +36,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 BOOK_BUILD := $(BIN)/jupyter-book build . --all -W -n --keep-going
 NOTEBOOKS  := $(wildcard book/*.ipynb)
 
-.PHONY: help install book mathjax chromium test test-unit test-nbval test-book test-browser train bench clean distclean
+.PHONY: help install book mathjax chromium test test-unit test-nbval test-colab test-book test-browser train bench clean distclean
 
 help:
 	@echo "make book   - build the book (strict) into _build/html"
-	@echo "make test   - unit tests, nbval on book/*.ipynb, strict book build, browser test"
+	@echo "make test   - unit tests, nbval on book/*.ipynb, Colab-like run, strict book build, browser test"
 	@echo "make train  - python -m gfn_teach train ... --out runs/db2d (prints exact TV)"
 	@echo "make bench  - benchmark vs gfnx and torchgfn -> benchmarks/results/latest.md"
 	@echo "make clean  - remove _build and caches (make distclean also removes .venv)"
@@ -79,6 +80,7 @@ book: $(STAMP) $(MATHJAX_STAMP)
 test: $(STAMP)
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-nbval
+	$(MAKE) --no-print-directory test-colab
 	$(MAKE) --no-print-directory test-book
 	$(MAKE) --no-print-directory test-browser
 
@@ -89,6 +91,11 @@ test-nbval: $(STAMP)
 	@test -n "$(NOTEBOOKS)" || { echo "no notebooks in book/"; exit 1; }
 	$(BIN)/python -m pytest --nbval --nbval-current-env --nbval-cell-timeout=900 \
 	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q book/
+
+# Every chapter as a Colab reader runs it: Colab's versions (venv cached in .cache/colab-venv),
+# the project installed from its built wheel, each chapter alone in an empty folder.
+test-colab: $(STAMP)
+	$(BIN)/python tests/colab_like.py
 
 test-book: book
 
