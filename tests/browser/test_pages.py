@@ -2,14 +2,16 @@
 
 Run with `make test-browser` (after `make book`).  For each page: HTTP 200,
 title and h1, full left navigation, no error/stderr/warning cell output, every
-image loaded and not blank, maths typeset by the local MathJax, the animation
-scrubber moves, the Colab link names a notebook of the repository, every
+image loaded and not blank, maths typeset by the local MathJax, each animation
+scrubber's picture and step/TV caption move, no empty output where the notebook
+promised a picture, HTML or a widget, the Colab link names a notebook of the repository, every
 internal link (and #fragment) resolves, a non-blank full-page screenshot in
 _build/screenshots/, and no request leaves the machine (bar the ipywidgets CDN).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.error
@@ -131,6 +133,70 @@ def screenshot_is_blank(path: Path) -> bool:
     return all(lo == hi for lo, hi in extrema) or stat.var[0] == 0
 
 
+def scrubber_problems(page, scrub) -> list[str]:
+    """Stepping a scrubber forward (button, then arrow key) changes its frame and its caption."""
+    scrub.scroll_into_view_if_needed()
+    frame = scrub.locator("img").first
+    slider = scrub.locator("input[type=range]").first
+    caption = scrub.locator(".gfn-scrubber-caption").first
+    if frame.count() == 0 or slider.count() == 0 or caption.count() == 0:
+        return ["no frame image, range slider or caption"]
+    problems = []
+    seen = [(frame.get_attribute("src"), caption.inner_text())]
+    if not re.search(r"step \d+, exact TV \d\.\d{3}", seen[0][1]):
+        problems.append(f"caption {seen[0][1]!r} does not give the step and exact TV")
+    next_button = scrub.locator("button[title='Next frame']")
+    if next_button.count() == 0:
+        problems.append("no 'Next frame' button")
+    else:
+        next_button.first.click()
+        seen.append((frame.get_attribute("src"), caption.inner_text()))
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    seen.append((frame.get_attribute("src"), caption.inner_text()))
+    for (src_before, text_before), (src_after, text_after) in zip(seen, seen[1:]):
+        if src_after == src_before:
+            problems.append("the picture did not change when stepping forward")
+        if text_after == text_before:
+            problems.append(f"the caption stayed {text_before!r} when stepping forward")
+    return problems
+
+
+def promised_outputs(notebook: Path) -> list[bool]:
+    """For each code cell the page shows: does the notebook promise a visible output?
+
+    A picture, HTML or a widget in the stored outputs is a promise; cells tagged
+    ``remove-cell`` are not on the page.
+    """
+    visible = ("image/", "text/html", "application/vnd.jupyter.widget-view+json")
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return [
+        any(m.startswith(visible) for o in c.get("outputs", []) for m in o.get("data", {}))
+        for c in cells
+        if c["cell_type"] == "code" and "remove-cell" not in c.get("metadata", {}).get("tags", [])
+    ]
+
+
+JS_CELL_OUTPUTS = """() => Array.from(document.querySelectorAll('article div.cell')).map(cell => {
+  const out = cell.querySelector('.cell_output');
+  if (!out) return {height: 0, text: '', images: 0};
+  const images = Array.from(out.querySelectorAll('img')).filter(i => i.naturalWidth > 0).length;
+  return {height: out.getBoundingClientRect().height, text: out.innerText.trim(), images};
+})"""
+
+
+def empty_output_problems(page, notebook: Path) -> list[str]:
+    promised = promised_outputs(notebook)
+    shown = page.evaluate(JS_CELL_OUTPUTS)
+    if len(shown) != len(promised):
+        return [f"page shows {len(shown)} code cells, the notebook has {len(promised)}"]
+    return [
+        f"code cell {i}: the notebook promises a picture, HTML or a widget, the page shows an empty output"
+        for i, (promise, out) in enumerate(zip(promised, shown))
+        if promise and (out["height"] < 20 or not (out["images"] or out["text"]))
+    ]
+
+
 # --- the test ----------------------------------------------------------------
 
 
@@ -218,38 +284,19 @@ def test_page(docname, server, page):
     if screenshot_is_blank(shot):
         problems.append(f"screenshot {shot.relative_to(ROOT)} is blank")
 
-    # 7. the animation scrubber moves
+    # 7. the animation scrubber moves: the picture and the step/TV caption both change
     # (pages whose source has the marker must show one; any page showing one is tested)
     scrubbers = page.locator(f"article .{SCRUBBER_MARKER}")
     if SCRUBBER_MARKER in source_text and scrubbers.count() == 0:
         problems.append(
             f"source has {SCRUBBER_MARKER!r} but the page shows no .{SCRUBBER_MARKER}"
         )
-    if scrubbers.count():
-        for i in range(scrubbers.count()):
-            scrub = scrubbers.nth(i)
-            scrub.scroll_into_view_if_needed()
-            frame = scrub.locator("img").first
-            slider = scrub.locator("input[type=range]").first
-            if frame.count() == 0 or slider.count() == 0:
-                problems.append(f"scrubber {i}: no frame image or no range slider")
-                continue
-            before = frame.get_attribute("src")
-            nxt = scrub.locator("button[title='Next frame']")
-            if nxt.count():
-                nxt.first.click()
-            after_button = frame.get_attribute("src")
-            slider.focus()
-            page.keyboard.press("ArrowRight")
-            after_key = frame.get_attribute("src")
-            if not before or before == after_button and after_button == after_key:
-                problems.append(
-                    f"scrubber {i}: the frame did not change when stepping forward"
-                )
-            elif nxt.count() and before == after_button:
-                problems.append(
-                    f"scrubber {i}: 'Next frame' button did not change the frame"
-                )
+    for i in range(scrubbers.count()):
+        problems.extend(f"scrubber {i}: {p}" for p in scrubber_problems(page, scrubbers.nth(i)))
+
+    # 7b. no empty output where the notebook promised a picture, HTML or a widget
+    if source is not None and source.suffix == ".ipynb":
+        problems.extend(empty_output_problems(page, source))
 
     # 8. Colab launch link points at a notebook of the repository
     colab = page.locator('a[href*="colab.research.google.com"]')
