@@ -180,7 +180,7 @@ class LiveWidget:
     def __init__(self, widget, first_view):
         self.widget = widget
         buffer = io.BytesIO()
-        first_view.savefig(buffer, format="png", dpi=100)
+        first_view.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
         plt.close(first_view)
         self.picture = base64.b64encode(buffer.getvalue()).decode("ascii")
 
