@@ -64,14 +64,19 @@ def ensure_colab_venv() -> None:
     STAMP.write_text(wanted)
 
 
-def build_wheel(out: Path) -> Path:
-    """The project's wheel, built from a copy of its sources (no stale build folders)."""
-    source = out / "source"
+def copy_sources(folder: Path) -> Path:
+    """What a wheel is built from, copied into ``folder/source``: no stale build folders."""
+    source = folder / "source"
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
     shutil.copytree(ROOT / "gfn_teach", source / "gfn_teach", ignore=shutil.ignore_patterns("__pycache__"))
-    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, source)
+    return source
+
+
+def build_wheel(out: Path) -> Path:
+    """The project's wheel, built from a copy of its sources."""
+    run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", out, copy_sources(out))
     (wheel,) = out.glob("gfn_teach-*.whl")
     return wheel
 

@@ -5,7 +5,6 @@ so a module left out of it breaks every chapter that imports it. Both are built 
 of the sources, so that no stale ``build/`` folder can hide a missing module.
 """
 
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -13,6 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from colab_like import copy_sources  # tests/ is on sys.path under pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,11 +26,7 @@ def checkout_modules() -> set[str]:
 def dist(tmp_path_factory) -> Path:
     """A wheel (``pip wheel . --no-deps``) and an sdist (``python -m build --sdist``)."""
     folder = tmp_path_factory.mktemp("dist")
-    source = folder / "source"
-    source.mkdir()
-    for name in ("pyproject.toml", "README.md"):
-        shutil.copy2(ROOT / name, source / name)
-    shutil.copytree(ROOT / "gfn_teach", source / "gfn_teach", ignore=shutil.ignore_patterns("__pycache__"))
+    source = copy_sources(folder)
     out = folder / "out"
     quiet = {"check": True, "capture_output": True}
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(source)], **quiet)
