@@ -363,9 +363,10 @@ def draw_dag(env: Hypergrid, edge_flow=None, ax=None, title: str | None = None):
 class Table:
     """A small table that a page renders as one table, built from values (no pandas).
 
-    Displayed, it offers Markdown (rendered as a table by Jupyter, Colab and the book) and a
-    plain-text version with aligned columns (what a terminal, and nbval, compare). Cells are
-    formatted with ``fmt`` when they are numbers, ``str`` otherwise; Markdown may hold maths.
+    Displayed, it offers HTML (a ``<table>``, which Jupyter, Colab and the book render as one
+    table) and a plain-text version with aligned columns (what a terminal, and nbval, compare).
+    Cells are formatted with ``fmt`` when they are floats, ``str`` otherwise, and escaped: write
+    plain text (``"P_T(x)"``, ``"π(x)"``), not maths or HTML.
     """
 
     def __init__(self, header, rows, fmt: str = ".3f"):
@@ -383,10 +384,15 @@ class Table:
             return format(value, fmt) if isinstance(value, float) else str(value)
         return str(value)
 
-    def _repr_markdown_(self):
-        lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
-        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
-        return "\n".join(lines)
+    def _repr_html_(self):
+        def row(cells, tag):
+            return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
+
+        body = "".join(row(r, "td") for r in self.rows)
+        return (
+            f'<table class="table gfn-table"><thead>{row(self.header, "th")}</thead>'
+            f"<tbody>{body}</tbody></table>"
+        )
 
     def __repr__(self):
         columns = [self.header] + self.rows

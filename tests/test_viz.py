@@ -172,14 +172,12 @@ def test_draw_dag_without_flows_draws_plain_arrows_and_rejects_bad_input():
         viz.draw_dag(env, np.ones((9, 2)))
 
 
-def test_table_renders_one_markdown_table_and_aligned_text():
-    table = viz.Table(["state", "$R(s)$", "n"], [["(0, 0)", np.float32(0.6), 3], ["(0, 1)", 0.1, 12]])
-    assert table._repr_markdown_().splitlines() == [
-        "| state | $R(s)$ | n |",
-        "|---|---|---|",
-        "| (0, 0) | 0.600 | 3 |",
-        "| (0, 1) | 0.100 | 12 |",
-    ]
-    assert repr(table).splitlines() == [" state  $R(s)$   n", "(0, 0)   0.600   3", "(0, 1)   0.100  12"]
+def test_table_renders_one_html_table_and_aligned_text():
+    table = viz.Table(["state", "R(s)", "n"], [["(0, 0)", np.float32(0.6), 3], ["a < b", 0.1, 12]])
+    page = table._repr_html_()
+    assert page.count("<table") == 1 and page.count("<tr>") == 3 and page.count("<th>") == 3
+    assert "<td>0.600</td><td>3</td>" in page
+    assert "<td>a &lt; b</td>" in page  # escaped
+    assert repr(table).splitlines() == [" state   R(s)   n", "(0, 0)  0.600   3", " a < b  0.100  12"]
     with pytest.raises(ValueError, match="every row needs 3 cells"):
         viz.Table(["a", "b", "c"], [[1, 2]])
