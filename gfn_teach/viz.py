@@ -256,3 +256,145 @@ def training_viewer(env: Hypergrid, histories: dict) -> LiveWidget:
         index=widgets.IntSlider(value=n_max, min=0, max=n_max, description="snapshot"),
     )
     return LiveWidget(live, _training_view(env, histories, names[0], n_max))
+
+
+# ----- the DAG of a small 2D grid, with its flows ------------------------------------------
+NODE_RADIUS = 0.17  # a state's disc, in grid units
+SINK_RADIUS = 0.1  # the small disc of s_f drawn next to each state
+SINK_OFFSET = np.array([0.4, -0.4])  # where that disc sits, from its state: down and right
+
+
+def dag_edges(env: Hypergrid):
+    """The edges of a 2D grid's DAG, as segments to draw, in ``env.all_states()`` order.
+
+    Returns ``(moves, stops)``. ``moves`` holds ``(i, d, start, end)`` for every edge
+    :math:`s \\to s + e_d` that stays on the grid (``i`` is the row of ``s``); ``stops`` holds
+    ``(i, start, end)`` for every stop edge :math:`s \\to s_f`. The sink :math:`s_f` is drawn
+    once per state, at ``s + SINK_OFFSET`` (a diagonal step that no move edge takes), so that no
+    stop edge crosses or covers a move edge. Segments run between the discs' rims.
+    """
+    if env.dim != 2:
+        raise ValueError(f"the DAG is drawn for 2D grids only, got dim={env.dim}")
+    states = np.asarray(env.all_states())
+    moves, stops = [], []
+    for i, s in enumerate(states):
+        for d in range(env.dim):
+            if s[d] < env.side - 1:
+                step = np.eye(env.dim)[d]  # a unit vector: shorten by the radius at both ends
+                moves.append((i, d, s + NODE_RADIUS * step, s + (1 - NODE_RADIUS) * step))
+        unit = SINK_OFFSET / np.linalg.norm(SINK_OFFSET)
+        sink = s + SINK_OFFSET
+        stops.append((i, s + NODE_RADIUS * unit, sink - SINK_RADIUS * unit))
+    return moves, stops
+
+
+def draw_dag(env: Hypergrid, edge_flow=None, ax=None, title: str | None = None):
+    r"""Draw the DAG of a 2D grid: blue arrows for increments, dashed orange ones for *stop*.
+
+    Each state is a white disc labelled with its coordinates. Every stop edge
+    :math:`s \to s_f` ends in a small grey disc, the sink :math:`s_f`, drawn next to its
+    state so that stop edges never overlap the move edges (all the grey discs are the one sink).
+
+    Given ``edge_flow`` (``[N, dim + 1]``, not logarithms, rows in ``env.all_states()`` order:
+    column ``d`` is :math:`F(s \to s + e_d)`, the last column :math:`F(s \to s_f) = R(s)`),
+    each arrow is as thick as the flow it carries, and its flow is written beside it.
+    Returns the axes.
+    """
+    moves, stops = dag_edges(env)
+    states = np.asarray(env.all_states())
+    if edge_flow is not None:
+        edge_flow = np.asarray(edge_flow, dtype=float)
+        if edge_flow.shape != (env.n_states, env.dim + 1):
+            raise ValueError(
+                f"edge_flow has shape {edge_flow.shape}, expected {(env.n_states, env.dim + 1)}"
+            )
+        top = edge_flow.max()
+    if ax is None:
+        size = 1.7 * env.side + 0.6
+        _, ax = plt.subplots(figsize=(size, size))
+
+    def arrow(start, end, flow, stop):
+        width = 1.5 if edge_flow is None else 0.6 + 6.0 * flow / top
+        ax.annotate(
+            "", end, start,
+            arrowprops=dict(
+                arrowstyle="-|>", lw=width, shrinkA=0, shrinkB=0, mutation_scale=10,
+                color="tab:orange" if stop else "tab:blue", linestyle="--" if stop else "-",
+            ),
+        ).set_gid("stop edge" if stop else "move edge")
+
+    def label(xy, flow):
+        ax.text(
+            *xy, f"{flow:.2f}", ha="center", va="center", fontsize=7, zorder=5, gid="flow label",
+            bbox=dict(boxstyle="round,pad=0.1", fc="white", ec="none", alpha=0.85),
+        )
+
+    for i, d, start, end in moves:
+        flow = None if edge_flow is None else edge_flow[i, d]
+        arrow(start, end, flow, stop=False)
+        if flow is not None:  # beside the arrow: above a horizontal one, left of a vertical one
+            beside = np.array([0.0, 0.13]) if d == 0 else np.array([-0.15, 0.0])
+            label((start + end) / 2 + beside, flow)
+    for i, start, end in stops:
+        flow = None if edge_flow is None else edge_flow[i, env.dim]
+        arrow(start, end, flow, stop=True)
+        if flow is not None:
+            label(states[i] + SINK_OFFSET + np.array([0.0, -0.19]), flow)
+    for s in states:
+        ax.add_patch(plt.Circle(s, NODE_RADIUS, fc="white", ec="k", zorder=3))
+        ax.text(*s, f"{s[0]},{s[1]}", ha="center", va="center", fontsize=8, zorder=4)
+        ax.add_patch(plt.Circle(s + SINK_OFFSET, SINK_RADIUS, fc="lightgray", ec="k", zorder=3))
+        ax.text(*(s + SINK_OFFSET), "$s_f$", ha="center", va="center", fontsize=6, zorder=4)
+    handles = [
+        plt.Line2D([], [], color="tab:blue", lw=1.5, label="move $s \\to s + e_d$"),
+        plt.Line2D([], [], color="tab:orange", lw=1.5, ls="--", label="stop $s \\to s_f$ (grey disc)"),
+    ]
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8,
+              frameon=False)
+    default = f"the DAG of a {env.side} x {env.side} grid"
+    ax.set(xlim=(-0.5, env.side - 0.3), ylim=(-0.75, env.side - 0.6), aspect="equal",
+           title=title or default, xlabel="$x_0$", ylabel="$x_1$")
+    ax.set_xticks(range(env.side))
+    ax.set_yticks(range(env.side))
+    return ax
+
+
+# ----- a table that renders as one table ---------------------------------------------------
+class Table:
+    """A small table that a page renders as one table, built from values (no pandas).
+
+    Displayed, it offers HTML (a ``<table>``, which Jupyter, Colab and the book render as one
+    table) and a plain-text version with aligned columns (what a terminal, and nbval, compare).
+    Cells are formatted with ``fmt`` when they are floats, ``str`` otherwise, and escaped: write
+    plain text (``"P_T(x)"``, ``"π(x)"``), not maths or HTML.
+    """
+
+    def __init__(self, header, rows, fmt: str = ".3f"):
+        self.header = [str(h) for h in header]
+        self.rows = [[self._cell(v, fmt) for v in row] for row in rows]
+        if any(len(row) != len(self.header) for row in self.rows):
+            raise ValueError(f"every row needs {len(self.header)} cells, one per column")
+
+    @staticmethod
+    def _cell(value, fmt):
+        if isinstance(value, str):
+            return value
+        if np.ndim(value) == 0 and isinstance(np.asarray(value).item(), (int, float)):
+            value = np.asarray(value).item()
+            return format(value, fmt) if isinstance(value, float) else str(value)
+        return str(value)
+
+    def _repr_html_(self):
+        def row(cells, tag):
+            return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
+
+        body = "".join(row(r, "td") for r in self.rows)
+        return (
+            f'<table class="table gfn-table"><thead>{row(self.header, "th")}</thead>'
+            f"<tbody>{body}</tbody></table>"
+        )
+
+    def __repr__(self):
+        columns = [self.header] + self.rows
+        widths = [max(len(row[j]) for row in columns) for j in range(len(self.header))]
+        return "\n".join("  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in columns)

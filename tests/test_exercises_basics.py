@@ -1,5 +1,6 @@
 """The chapter 2-3 checkers accept the book's solutions and reject wrong answers."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from gfn_teach.exercises import (
     check_background_r0,
     check_backward_policy,
     check_forward_valid,
+    check_random_walk,
     report,
 )
 from gfn_teach.exercises.basics import background_share
@@ -104,3 +106,80 @@ def test_background_r0_accepts_the_closed_form():
 def test_background_r0_rejects_wrong_answers(wrong, capsys):
     assert not check_background_r0(wrong)
     assert capsys.readouterr().out.startswith("Not yet:")
+
+
+def random_walk_solution(key, env, n_steps):
+    def step(state, key):
+        d = jax.random.randint(key, (), 0, env.dim)  # a coordinate, uniformly
+        moved = state.at[d].add(1)
+        state = jnp.where(moved[d] < env.side, moved, state)  # stay on the grid
+        return state, state
+
+    start = jnp.zeros(env.dim, dtype=int)
+    _, visited = jax.lax.scan(step, start, jax.random.split(key, n_steps))
+    return jnp.concatenate([start[None], visited])
+
+
+def python_loop_walk(key, env, n_steps):  # right walks, but no scan
+    state, visited = jnp.zeros(env.dim, dtype=int), [jnp.zeros(env.dim, dtype=int)]
+    for step_key in jax.random.split(key, n_steps):
+        d = jax.random.randint(step_key, (), 0, env.dim)
+        moved = state.at[d].add(1)
+        state = jnp.where(moved[d] < env.side, moved, state)
+        visited.append(state)
+    return jnp.stack(visited)
+
+
+def one_key_walk(key, env, n_steps):  # reuses one key: the same coordinate at every step
+    def step(state, _):
+        d = jax.random.randint(key, (), 0, env.dim)
+        moved = state.at[d].add(1)
+        state = jnp.where(moved[d] < env.side, moved, state)
+        return state, state
+
+    start = jnp.zeros(env.dim, dtype=int)
+    return jnp.concatenate([start[None], jax.lax.scan(step, start, None, length=n_steps)[1]])
+
+
+def walk_with(step_fn):
+    def walk(key, env, n_steps):
+        def step(state, key):
+            return (new := step_fn(state, key, env)), new
+
+        start = jnp.zeros(env.dim, dtype=int)
+        return jnp.concatenate([start[None], jax.lax.scan(step, start, jax.random.split(key, n_steps))[1]])
+
+    return walk
+
+
+def biased_step(state, key, env):  # picks x0 half of the time, not a third
+    k1, k2 = jax.random.split(key)
+    d = jnp.where(jax.random.uniform(k1) < 0.5, 0, jax.random.randint(k2, (), 1, env.dim))
+    moved = state.at[d].add(1)
+    return jnp.where(moved[d] < env.side, moved, state)
+
+
+def test_random_walk_accepts_solution(capsys):
+    assert check_random_walk(random_walk_solution)
+    assert capsys.readouterr().out.startswith("Correct!")
+
+
+@pytest.mark.parametrize(
+    "wrong, hint",
+    [
+        (lambda key, env, n: None, "returns None"),
+        (lambda key, env, n: random_walk_solution(key, env, n)[1:], "n_steps + 1"),
+        (lambda key, env, n: random_walk_solution(key, env, n) + 1, "starts at the origin"),
+        (python_loop_walk, "lax.scan"),
+        (one_key_walk, "split the key"),
+        (walk_with(lambda s, k, env: s.at[jax.random.randint(k, (), 0, env.dim)].add(1)), "left the grid"),
+        (walk_with(lambda s, k, env: jnp.minimum(s + 1, env.side - 1)), "adds one to one coordinate"),
+        (walk_with(lambda s, k, env: jnp.where(jax.random.uniform(k) < 0.5, s, s)), "stays at"),
+        (walk_with(biased_step), "picked with frequencies"),
+        (lambda key, env, n: 1 / 0, "raised ZeroDivisionError"),
+    ],
+)
+def test_random_walk_rejects_wrong_answers(wrong, hint, capsys):
+    assert not check_random_walk(wrong)
+    out = capsys.readouterr().out
+    assert out.startswith("Not yet:") and hint in out

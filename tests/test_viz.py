@@ -101,3 +101,83 @@ def test_live_widgets_carry_a_picture_of_their_first_view(env, target, make):
     picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(bundle["image/png"]))).convert("L"))
     assert picture.shape[0] > 100 and picture.std() > 10  # a drawn figure, not a blank
     live.widget.close()
+
+
+def segments_cross(p1, p2, q1, q2) -> bool:
+    """Whether the closed segments p1-p2 and q1-q2 share a point."""
+
+    def orient(a, b, c):
+        return np.sign((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    def on(a, b, c):  # c on segment a-b, given collinear
+        return min(a[0], b[0]) <= c[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= c[1] <= max(a[1], b[1])
+
+    o1, o2, o3, o4 = orient(p1, p2, q1), orient(p1, p2, q2), orient(q1, q2, p1), orient(q1, q2, p2)
+    if o1 != o2 and o3 != o4:
+        return True
+    return any(
+        o == 0 and on(a, b, c)
+        for o, a, b, c in [(o1, p1, p2, q1), (o2, p1, p2, q2), (o3, q1, q2, p1), (o4, q1, q2, p2)]
+    )
+
+
+@pytest.mark.parametrize("side", [3, 4])
+def test_dag_has_every_edge_and_stop_edges_never_touch_move_edges(side):
+    env = g.Hypergrid(dim=2, side=side)
+    moves, stops = viz.dag_edges(env)
+    assert len(moves) == 2 * side * (side - 1)  # 12 on the 3 x 3 grid
+    assert len(stops) == side * side
+    states = np.asarray(env.all_states())
+    for i, d, start, end in moves:  # each move edge joins a state to s + e_d
+        assert np.allclose(end - start, (1 - 2 * viz.NODE_RADIUS) * np.eye(2)[d])
+        assert np.allclose(start - viz.NODE_RADIUS * np.eye(2)[d], states[i])
+    for _, a, b in stops:
+        assert not any(segments_cross(a, b, start, end) for _, _, start, end in moves)
+    for (_, a, b), (_, c, e) in zip(stops, stops[1:]):
+        assert not segments_cross(a, b, c, e)
+
+
+def test_segments_cross_sees_a_crossing():  # the helper above can fail
+    assert segments_cross((0, 0), (1, 1), (0, 1), (1, 0))
+    assert not segments_cross((0, 0), (1, 0), (0, 0.1), (1, 0.1))
+
+
+def test_draw_dag_writes_the_flow_on_every_edge_and_sizes_arrows_by_it():
+    env = g.Hypergrid(dim=2, side=3, reward="original")
+    edge_flow = np.exp(np.asarray(g.exact_flows(env).log_edge_flow))
+    ax = viz.draw_dag(env, edge_flow)
+    moves = [t for t in ax.texts if t.get_gid() == "move edge"]
+    stops = [t for t in ax.texts if t.get_gid() == "stop edge"]
+    labels = [t.get_text() for t in ax.texts if t.get_gid() == "flow label"]
+    assert (len(moves), len(stops), len(labels)) == (12, 9, 21)
+    expected = [f"{edge_flow[i, d]:.2f}" for i, d, _, _ in viz.dag_edges(env)[0]]
+    expected += [f"{r:.2f}" for r in edge_flow[:, 2]]  # stop edges carry R(x)
+    assert labels == expected
+    widths = [a.arrow_patch.get_linewidth() for a in moves]
+    flows = [edge_flow[i, d] for i, d, _, _ in viz.dag_edges(env)[0]]
+    assert widths[int(np.argmax(flows))] == max(widths) > min(widths) == widths[int(np.argmin(flows))]
+    assert all(a.arrow_patch.get_linestyle() != "-" for a in stops)  # dashed
+    plt.close(ax.figure)
+
+
+def test_draw_dag_without_flows_draws_plain_arrows_and_rejects_bad_input():
+    env = g.Hypergrid(dim=2, side=3)
+    ax = viz.draw_dag(env)
+    assert not [t for t in ax.texts if t.get_gid() == "flow label"]
+    assert ax.get_title() == "the DAG of a 3 x 3 grid"
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="2D grids only"):
+        viz.draw_dag(g.Hypergrid(dim=3, side=3))
+    with pytest.raises(ValueError, match=r"shape \(9, 2\), expected \(9, 3\)"):
+        viz.draw_dag(env, np.ones((9, 2)))
+
+
+def test_table_renders_one_html_table_and_aligned_text():
+    table = viz.Table(["state", "R(s)", "n"], [["(0, 0)", np.float32(0.6), 3], ["a < b", 0.1, 12]])
+    page = table._repr_html_()
+    assert page.count("<table") == 1 and page.count("<tr>") == 3 and page.count("<th>") == 3
+    assert "<td>0.600</td><td>3</td>" in page
+    assert "<td>a &lt; b</td>" in page  # escaped
+    assert repr(table).splitlines() == [" state   R(s)   n", "(0, 0)  0.600   3", " a < b  0.100  12"]
+    with pytest.raises(ValueError, match="every row needs 3 cells"):
+        viz.Table(["a", "b", "c"], [[1, 2]])

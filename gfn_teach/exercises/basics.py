@@ -6,6 +6,7 @@ never the library function the reader is re-deriving) and prints a hint when the
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 
 import jax
@@ -156,3 +157,85 @@ def check_background_r0(
             f"try a {direction} R0. Count the background cells (R(x) = R0) and the band cells.",
         )
     return report(True, "", f"With R0 = {r0:.4g}, {got:.1%} of Z sits in the background.")
+
+
+# ----- chapter 3: a random walk on the grid, written with lax.scan --------------------------
+def _uses_scan(fn, key, env, n_steps) -> bool:
+    """Whether ``fn`` traced with ``key`` as its only traced input contains a ``scan``."""
+    return re.search(r"\bscan\[", str(jax.make_jaxpr(lambda k: fn(k, env, n_steps))(key))) is not None
+
+
+def _walk_problem(walk: np.ndarray, env: Hypergrid, n_steps: int) -> str | None:
+    """What is wrong with one walk ``[n_steps + 1, dim]``, or None when it is a valid walk."""
+    if walk.shape != (n_steps + 1, env.dim):
+        return (
+            f"return the n_steps + 1 = {n_steps + 1} visited states (the start included), "
+            f"shape {(n_steps + 1, env.dim)}; got shape {walk.shape}."
+        )
+    if np.any(walk[0] != 0):
+        return f"the walk starts at the origin; its first state is {walk[0].tolist()}."
+    if walk.min() < 0 or walk.max() > env.side - 1:
+        return f"a state left the grid (side {env.side}): coordinates run from 0 to {env.side - 1}."
+    for t, (before, after) in enumerate(zip(walk[:-1], walk[1:])):
+        step = after - before
+        if np.all(step == 0):
+            if before.max() < env.side - 1:
+                return (
+                    f"step {t} stays at {before.tolist()}, where every increment is allowed: "
+                    "stay put only when the chosen increment would leave the grid."
+                )
+        elif not (np.sum(step == 1) == 1 and np.sum(step == 0) == env.dim - 1):
+            return (
+                f"step {t} goes from {before.tolist()} to {after.tolist()}: each step adds one "
+                "to one coordinate (or stays put at the edge)."
+            )
+    return None
+
+
+def check_random_walk(fn) -> bool:
+    r"""Check ``fn(key, env, n_steps) -> states [n_steps + 1, dim]``: a random walk with ``lax.scan``.
+
+    The walk starts at the origin; at each of ``n_steps`` steps it picks a coordinate
+    :math:`d` uniformly and moves to :math:`s + e_d` if that stays on the grid, else stays.
+    On a 3D grid of side 4, the checker maps ``fn`` over 256 keys (and the first one again)
+    with ``jax.vmap``, compiled once with ``jax.jit``, and verifies every walk step by step,
+    that different keys give different walks and the same key the same walk, that each
+    coordinate is picked about a third of the time, and that the function contains a
+    ``lax.scan``.
+    """
+    env, n_steps = Hypergrid(3, 4), 10
+    keys = jax.random.split(jax.random.PRNGKey(0), 256)
+    keys = jnp.concatenate([keys, keys[:1]])  # the first key again, last: the same walk?
+    walks, error = call_reader(jax.jit(jax.vmap(lambda k: fn(k, env, n_steps))), keys)  # one compile
+    if error:
+        return report(
+            False,
+            f"{error}. (The checker runs it under jax.jit and jax.vmap: use only JAX operations on "
+            "the key and the state, no Python `if` on their values; jnp.where instead.)",
+        )
+    if walks is None:
+        return report(False, "the function returns None: fill in the body.")
+    walks = np.asarray(walks)
+    for walk in walks:
+        problem = _walk_problem(walk, env, n_steps)
+        if problem:
+            return report(False, f"on a {env.dim}D grid of side {env.side}, {problem}")
+    if not np.array_equal(walks[0], walks[-1]):
+        return report(False, "the same key must give the same walk: draw only from the key.")
+    if len({w.tobytes() for w in walks}) < 200:
+        return report(False, "different keys should give different walks: split the key at each step.")
+    first_steps = walks[:, 3] - walks[:, 0]  # no wall is within reach in 3 steps
+    shares = first_steps.sum(0) / first_steps.sum()
+    if np.abs(shares - 1 / env.dim).max() > 0.08:
+        return report(
+            False,
+            f"the coordinates were picked with frequencies {np.round(shares, 2).tolist()}, not a "
+            "third each: pick d uniformly, e.g. with jax.random.randint(key, (), 0, env.dim).",
+        )
+    try:
+        scanned = _uses_scan(fn, keys[0], env, n_steps)
+    except Exception as error:
+        return report(False, f"tracing your function failed ({type(error).__name__}): {error}")
+    if not scanned:
+        return report(False, "the walk is right, but write the loop with jax.lax.scan (no Python for).")
+    return report(True, "", "Your scan carries the state and stacks the visited states.")
