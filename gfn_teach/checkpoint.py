@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .config import TrainConfig
-from .train import Trainer, TrainState
+from .memory import check_training_fits
+from .train import MAX_EXACT_STATES, TrainState, init_state
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.eqx"
@@ -67,8 +68,8 @@ def save_json(path: str | os.PathLike, data: dict) -> None:
 # ----- the state against its config -----------------------------------------------------------
 def state_like(config: TrainConfig) -> TrainState:
     """The shapes and dtypes of a single-seed state for ``config`` (nothing is computed)."""
-    trainer = Trainer(config)
-    return eqx.filter_eval_shape(trainer.init, jax.random.PRNGKey(0))
+    check_training_fits(dataclasses.asdict(config), MAX_EXACT_STATES)
+    return eqx.filter_eval_shape(init_state, config, config.make_env(), jax.random.PRNGKey(0))
 
 
 def _leaves_with_names(tree) -> list[tuple[str, object]]:

@@ -186,7 +186,7 @@ def check_sample_out(text: str, n: int, dim_bound: int, overwrite: bool) -> Path
         raise ValueError(f"--out {text!r} exists; pass --overwrite to replace it")
     folder = path.parent
     if not folder.is_dir():
-        raise ValueError(f"--out folder {str(folder)!r} does not exist")
+        raise ValueError(f"--out folder {str(folder)!r} does not exist or is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"--out folder {str(folder)!r} is not writable")
     need = 4 * n * dim_bound + 4096

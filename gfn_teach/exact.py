@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from .hypergrid import Hypergrid
-from .memory import exact_evaluation_bytes, format_bytes, machine_memory, n_states
+from . import memory as _memory
+from .memory import exact_evaluation_bytes, format_bytes, n_states
 from .policy import (
     INVALID_LOGIT,
     TabularPolicy,
@@ -95,7 +96,7 @@ def _row_width(policy) -> int:
 def check_grid_fits(env: Hypergrid, row_width: int = 0, memory: int | None = None) -> None:
     """``ValueError`` if evaluating a policy on every state of ``env`` needs more memory than
     the device has (estimate: :func:`gfn_teach.memory.exact_evaluation_bytes`)."""
-    memory = machine_memory() if memory is None else memory
+    memory = _memory.machine_memory() if memory is None else memory
     n = n_states(env.dim, env.side)
     need = exact_evaluation_bytes(n, env.dim, env.side, row_width)
     if memory is not None and need > memory:

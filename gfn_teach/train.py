@@ -77,6 +77,21 @@ def make_policy(config: TrainConfig, env: Hypergrid, key: jax.Array):
     return MLPPolicy(env, key, config.hidden, config.depth, config.learn_backward)
 
 
+def init_state(
+    config: TrainConfig, env: Hypergrid, key: jax.Array, optimizer: optax.GradientTransformation | None = None
+) -> TrainState:
+    """A fresh single-seed state: a new policy from ``key``, Adam's zero moments, step 0.
+
+    ``eqx.filter_eval_shape(init_state, config, env, key)`` gives its shapes for free.
+    """
+    optimizer = make_optimizer(config) if optimizer is None else optimizer
+    policy_key, key = jax.random.split(key)
+    policy = make_policy(config, env, policy_key)
+    opt_state = optimizer.init(eqx.filter(policy, eqx.is_array))
+    visited = jnp.zeros(env.n_states, dtype=bool)
+    return TrainState(policy, opt_state, key, jnp.zeros((), jnp.int32), visited)
+
+
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """Adam on the network, with its own (larger) learning rate for ``log Z``."""
 
@@ -247,11 +262,7 @@ class Trainer:
 
     # ----- pure pieces -------------------------------------------------------------------
     def _init_one(self, key: jax.Array) -> TrainState:
-        policy_key, key = jax.random.split(key)
-        policy = make_policy(self.config, self.env, policy_key)
-        opt_state = self.optimizer.init(eqx.filter(policy, eqx.is_array))
-        visited = jnp.zeros(self.env.n_states, dtype=bool)
-        return TrainState(policy, opt_state, key, jnp.zeros((), jnp.int32), visited)
+        return init_state(self.config, self.env, key, self.optimizer)
 
     def loss(self, policy, traj, max_visited: int | None = None) -> jax.Array:
         """The configured objective on a batch of trajectories.
