@@ -34,6 +34,7 @@ from .rollout import backward_rollout as backward_rollout
 from .rollout import forward_rollout as forward_rollout
 from .rollout import split_into_transitions as split_into_transitions
 from .train import Trainer as Trainer
+from .train import TrainingDiverged as TrainingDiverged
 from .train import TrainResult as TrainResult
 from .train import make_train as make_train
 from .train import train as train

@@ -1,59 +1,181 @@
 """Saving and loading a training run without pickle.
 
-A run directory holds ``config.json`` (the :class:`TrainConfig`) and ``state.eqx`` (every
-array of the :class:`TrainState`, written by ``equinox.tree_serialise_leaves``). Loading
-rebuilds a fresh state from the config and fills it in, so the arrays' shapes are checked.
-Files are written to a temporary name and renamed, so a crash never leaves half a file.
+A run directory holds ``config.json`` (the :class:`TrainConfig`), ``state.eqx`` (every array
+of the :class:`TrainState`, written by ``equinox.tree_serialise_leaves``, i.e. ``.npy``
+records, never pickle) and ``run.json``: the steps the state holds, the config it was saved
+with and the SHA-256 of ``state.eqx``. Loading checks all three against each other and
+reads each array into the shape and dtype its config gives it, so a file that was edited,
+truncated or corrupted is refused with one line naming the run and what differs.
+
+Each file is written to a temporary name and renamed; :func:`new_run_folder` does the same
+for a whole run folder, so that a run on disk is either complete or absent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
+import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 from .config import TrainConfig
-from .train import Trainer, TrainState
+from .memory import check_training_fits
+from .train import MAX_EXACT_STATES, TrainState, init_state
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.eqx"
+RUN_FILE = "run.json"
+RUN_FORMAT = 1
+# Every file ``python -m gfn_teach train`` writes into a run folder.
+RUN_FILES = (CONFIG_FILE, STATE_FILE, RUN_FILE, "metrics.json", "marginal.png")
 
 
 def _atomic_write(path: Path, write) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def ensure_writable(directory: str | os.PathLike) -> Path:
-    """Create ``directory`` if needed and check that files can be written in it."""
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def save_json(path: str | os.PathLike, data: dict) -> None:
+    """Write ``data`` as indented, strict JSON (NaN and infinities are refused), atomically."""
+    text = json.dumps(data, indent=2, allow_nan=False)
+    _atomic_write(Path(path), lambda f: f.write(text.encode()))
+
+
+# ----- the state against its config -----------------------------------------------------------
+def state_like(config: TrainConfig) -> TrainState:
+    """The shapes and dtypes of a single-seed state for ``config`` (nothing is computed)."""
+    check_training_fits(dataclasses.asdict(config), MAX_EXACT_STATES)
+    return eqx.filter_eval_shape(init_state, config, config.make_env(), jax.random.PRNGKey(0))
+
+
+def _leaves_with_names(tree) -> list[tuple[str, object]]:
+    arrays = eqx.filter(tree, lambda x: isinstance(x, (jax.Array, jax.ShapeDtypeStruct, np.ndarray)))
+    return [(jax.tree_util.keystr(path), leaf) for path, leaf in jax.tree_util.tree_leaves_with_path(arrays)]
+
+
+def check_state(state: TrainState, config: TrainConfig) -> None:
+    """``ValueError`` unless ``state`` has the arrays ``config`` gives a single-seed state,
+    with their shapes and dtypes, and every floating-point value is finite."""
+    got, want = _leaves_with_names(state), _leaves_with_names(state_like(config))
+    if [name for name, _ in got] != [name for name, _ in want]:
+        raise ValueError("the state does not have the structure of this config's TrainState")
+    for (name, leaf), (_, like) in zip(got, want):
+        if leaf.shape != like.shape or leaf.dtype != like.dtype:
+            raise ValueError(
+                f"the state does not match the config: {name} is {leaf.dtype}{list(leaf.shape)}, "
+                f"the config gives {like.dtype}{list(like.shape)} (a state with a seed axis "
+                f"must be saved one seed at a time)"
+            )
+        if jnp.issubdtype(leaf.dtype, jnp.inexact) and not bool(jnp.all(jnp.isfinite(leaf))):
+            raise ValueError(f"the state holds non-finite values (NaN or inf) in {name}")
+
+
+# ----- saving -----------------------------------------------------------------------------------
+def save_checkpoint(directory: str | os.PathLike, state: TrainState, config: TrainConfig) -> Path:
+    """Write ``config.json``, ``state.eqx`` and ``run.json`` into ``directory``; returns its path.
+
+    The state is checked first (:func:`check_state`): a state that does not match its
+    config, or holds NaN or inf, is refused (``ValueError``) and nothing is written.
+    ``run.json`` records the steps the state holds (``steps_done``; fewer than
+    ``config.steps`` for a run stopped early) and the SHA-256 of ``state.eqx``.
+    """
+    check_state(state, config)
     path = Path(directory)
     if path.exists() and not path.is_dir():
-        raise ValueError(f"output path {str(path)!r} exists and is not a directory")
+        raise ValueError(f"{str(path)!r} exists and is not a directory")
     path.mkdir(parents=True, exist_ok=True)
-    if not os.access(path, os.W_OK):
-        raise ValueError(f"output directory {str(path)!r} is not writable")
-    return path
-
-
-def save_checkpoint(directory: str | os.PathLike, state: TrainState, config: TrainConfig) -> Path:
-    """Write ``config.json`` and ``state.eqx`` into ``directory``; returns its path."""
-    path = ensure_writable(directory)
     _atomic_write(path / CONFIG_FILE, lambda f: f.write(config.to_json().encode()))
     _atomic_write(path / STATE_FILE, lambda f: eqx.tree_serialise_leaves(f, state))
+    steps_done = int(state.step)
+    save_json(
+        path / RUN_FILE,
+        {
+            "format": RUN_FORMAT,
+            "steps_done": steps_done,
+            "complete": steps_done >= config.steps,
+            "state_sha256": sha256_of(path / STATE_FILE),
+            "config": dataclasses.asdict(config),
+        },
+    )
     return path
 
 
+# ----- loading ----------------------------------------------------------------------------------
 def load_config(directory: str | os.PathLike) -> TrainConfig:
-    """The :class:`TrainConfig` stored in a run directory."""
+    """The :class:`TrainConfig` stored in a run directory (errors name the file)."""
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
         raise ValueError(f"no {CONFIG_FILE} in {str(directory)!r}: not a gfn_teach run directory")
-    return TrainConfig.from_json(path.read_text())
+    try:
+        return TrainConfig.from_json(path.read_text())
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{str(path)!r}: {error}") from None
+
+
+def _load_run_record(directory: Path) -> dict:
+    path = directory / RUN_FILE
+    if not path.is_file():
+        raise ValueError(
+            f"no {RUN_FILE} in {str(directory)!r}: not a complete gfn_teach run (or one saved "
+            f"before runs had checksums; train it again)"
+        )
+    try:
+        record = json.loads(path.read_text(), parse_constant=float)
+        ok = isinstance(record, dict) and record.get("format") == RUN_FORMAT
+        ok = ok and isinstance(record.get("steps_done"), int) and isinstance(record.get("config"), dict)
+        ok = ok and isinstance(record.get("state_sha256"), str)
+    except (ValueError, UnicodeDecodeError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{str(path)!r} is not a valid run record (format {RUN_FORMAT})")
+    return record
+
+
+def _config_diff(a: dict, b: dict, a_name: str, b_name: str) -> str:
+    names = sorted(set(a) | set(b))
+    return "; ".join(f"{n}: {a_name} {a.get(n)!r}, {b_name} {b.get(n)!r}" for n in names if a.get(n) != b.get(n))
+
+
+def _load_leaf(name: str, like, path: Path):
+    """A filter spec for one leaf: read one ``.npy`` record (no pickle) of ``like``'s shape."""
+
+    def load(f, _):
+        try:
+            value = np.load(f, allow_pickle=False)
+        except Exception as error:  # truncated or corrupted bytes
+            raise ValueError(f"{str(path)!r} cannot be read at {name}: {error}") from None
+        if value.shape != like.shape or value.dtype != like.dtype:
+            raise ValueError(
+                f"{str(path)!r} does not match config.json: {name} is {value.dtype}{list(value.shape)} "
+                f"in the file, config.json gives {like.dtype}{list(like.shape)}"
+            )
+        return jnp.asarray(value)
+
+    return load
 
 
 def load_checkpoint(
@@ -63,7 +185,12 @@ def load_checkpoint(
 
     If ``config`` is given it must equal the saved one; otherwise ``ValueError`` lists every
     field that differs (a state trained under one config is meaningless under another).
+    Also ``ValueError``, naming the run and what differs, when ``config.json`` disagrees with
+    the config in ``run.json``, when ``state.eqx`` fails its SHA-256 or does not hold the
+    arrays of its config, or when the state holds NaN or inf.
     """
+    directory = Path(directory)
+    where = repr(str(directory))
     saved = load_config(directory)
     if config is not None and config != saved:
         diffs = [
@@ -71,17 +198,130 @@ def load_checkpoint(
             for f in dataclasses.fields(TrainConfig)
             if getattr(saved, f.name) != getattr(config, f.name)
         ]
-        raise ValueError(f"checkpoint config mismatch in {str(directory)!r}: " + "; ".join(diffs))
-    trainer = Trainer(saved)
-    skeleton = trainer.init(trainer.keys())
-    state_path = Path(directory) / STATE_FILE
+        raise ValueError(f"checkpoint config mismatch in {where}: " + "; ".join(diffs))
+    record = _load_run_record(directory)
+    in_file = dataclasses.asdict(saved)
+    if record["config"] != in_file:
+        diff = _config_diff(record["config"], in_file, "saved", "config.json")
+        raise ValueError(f"config.json in {where} was changed after the run was saved: {diff}")
+    state_path = directory / STATE_FILE
     if not state_path.is_file():
-        raise ValueError(f"no {STATE_FILE} in {str(directory)!r}")
+        raise ValueError(f"no {STATE_FILE} in {where}")
+    if sha256_of(state_path) != record["state_sha256"]:
+        raise ValueError(
+            f"{STATE_FILE} in {where} fails its checksum (its SHA-256 differs from {RUN_FILE}'s): "
+            f"the file was changed or corrupted after saving"
+        )
+    like = state_like(saved)
+    specs = jax.tree_util.tree_map_with_path(
+        lambda path, leaf: _load_leaf(jax.tree_util.keystr(path), leaf, state_path)
+        if isinstance(leaf, jax.ShapeDtypeStruct)
+        else eqx.default_deserialise_filter_spec,
+        like,
+    )
     with open(state_path, "rb") as f:
-        state = eqx.tree_deserialise_leaves(f, skeleton)
+        try:
+            state = eqx.tree_deserialise_leaves(f, like, filter_spec=specs)
+        except Exception as error:  # equinox wraps the loader's ValueError in its own errors
+            while error.__cause__ is not None and not str(error).startswith(repr(str(state_path))):
+                error = error.__cause__
+            raise ValueError(str(error).splitlines()[0] if str(error) else repr(error)) from None
+        if f.read(1):
+            raise ValueError(f"{str(state_path)!r} holds more arrays than config.json's state")
+    try:
+        check_state(state, saved)
+    except ValueError as error:
+        raise ValueError(f"{STATE_FILE} in {where}: {error}") from None
+    if int(state.step) != record["steps_done"]:
+        raise ValueError(f"{STATE_FILE} in {where} holds step {int(state.step)}, {RUN_FILE} says {record['steps_done']}")
     return state, saved
 
 
-def save_json(path: str | os.PathLike, data: dict) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    _atomic_write(Path(path), lambda f: f.write(json.dumps(data, indent=2).encode()))
+# ----- whole run folders ------------------------------------------------------------------------
+def is_run_folder(path: Path) -> bool:
+    """Whether ``path`` is a non-empty folder holding only files a run writes."""
+    names = {p.name for p in path.iterdir()}
+    return bool(names) and names <= set(RUN_FILES)
+
+
+def check_run_folder(out: str | os.PathLike, overwrite: bool = False, flag: str = "--out") -> Path:
+    """Check, writing nothing, that a new run can be written to folder ``out``.
+
+    Refused (``ValueError``): an empty name; the current folder or one above it; a path
+    that is a file; a non-empty folder that is not a run (never replaced); an existing run
+    unless ``overwrite``; a path whose nearest existing folder cannot be written.
+    """
+    text = os.fspath(out)
+    if not text.strip():
+        raise ValueError(f"{flag} must name a folder for the run, got {text!r}")
+    path = Path(text)
+    here = Path.cwd().resolve()
+    if path.resolve() == here or path.resolve() in here.parents:
+        raise ValueError(f"{flag} {text!r} is the current folder or one above it; name a new folder")
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{flag} {text!r} exists and is not a folder")
+        if any(path.iterdir()):
+            if not is_run_folder(path):
+                others = sorted(p.name for p in path.iterdir() if p.name not in RUN_FILES)
+                raise ValueError(
+                    f"{flag} {text!r} holds files that are not part of a run ({', '.join(others[:3])}"
+                    f"{', ...' if len(others) > 3 else ''}); choose a new folder"
+                )
+            if not overwrite:
+                raise ValueError(
+                    f"{flag} {text!r} already holds a run; pass --overwrite to replace it as a "
+                    f"whole, or choose another {flag}"
+                )
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {text!r} cannot be created: {str(ancestor)!r} is not a writable folder")
+    return path
+
+
+@contextlib.contextmanager
+def new_run_folder(path: Path, overwrite: bool = False):
+    """Yield a new temporary folder beside ``path`` to write a run into.
+
+    When the block ends normally the folder is renamed to ``path`` (replacing the run there
+    as a whole when ``overwrite``); on any error or interrupt it is deleted, with any parent
+    folders made for it, so a run folder is either complete or absent.
+    """
+    path = Path(path)
+    made = [p for p in [path.absolute().parent, *path.absolute().parent.parents] if not p.exists()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a run folder is not
+        yield tmp
+        if not path.exists():
+            os.rename(tmp, path)
+            return
+        check_run_folder(path, overwrite)  # still a run we may replace
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+        os.rename(path, old / "run")
+        try:
+            os.rename(tmp, path)
+        except BaseException:
+            os.rename(old / "run", path)  # put the old run back
+            old.rmdir()
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made:  # deepest first; only if still empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def free_bytes(path: Path) -> float:
+    """Free bytes on the file system holding ``path`` (``inf`` if it cannot be told)."""
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return math.inf

@@ -2,19 +2,26 @@
 
 The ``train`` flags are generated from :class:`TrainConfig`, one per field, with the
 field's help text, so the command line can never fall behind the library.
+
+Every check that can run before the work does (settings, memory, the output path), and an
+error is one line on stderr: exit status 2 for a bad setting, 1 for a failure during the
+work (training diverged, a file could not be written), 130 after Ctrl-C. A run folder is
+written whole at the end or not at all; a run stopped by Ctrl-C keeps its completed chunks.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .config import TrainConfig
+from .config import TrainConfig, check_seed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -22,6 +29,10 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class Failed(Exception):
+    """A failure during the work (not a bad setting): exit status 1."""
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -44,14 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a GFlowNet and write metrics, a plot and a checkpoint")
     _add_config_flags(train)
-    train.add_argument("--out", type=Path, required=True, help="run directory to write into")
+    train.add_argument("--out", type=str, required=True, help="run folder to create (must not hold a run)")
+    train.add_argument("--overwrite", action="store_true", help="replace the run in --out as a whole")
     train.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     sample = commands.add_parser("sample", help="sample terminal states from a saved run")
     sample.add_argument("--run", type=Path, required=True, help="run directory written by 'train'")
     sample.add_argument("--n", type=int, default=10_000, help="number of samples (default: 10000)")
-    sample.add_argument("--out", type=Path, required=True, help="output .npy file, int32 [n, dim]")
+    sample.add_argument("--out", type=str, required=True, help="output .npy file, int32 [n, dim]")
+    sample.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     sample.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    sample.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
 
 
@@ -60,88 +74,187 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def run_train(args: argparse.Namespace) -> dict:
-    """Train, then write ``metrics.json``, ``marginal.png`` and the checkpoint."""
+def _finite(value) -> float | None:
+    """A float, or None for NaN and infinities (which strict JSON cannot hold)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _json_safe(values: list) -> list:
+    """A history column as JSON: non-finite numbers become null."""
+    return [_json_safe(v) if isinstance(v, list) else (_finite(v) if isinstance(v, float) else v) for v in values]
+
+
+def _number(value, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def run_metrics(trainer, result, config: TrainConfig, train_seconds: float) -> dict:
+    """The ``metrics.json`` of a run: the last evaluation, timings, config and history.
+
+    Metrics that were not computed (exact evaluation skipped on a large grid, the speed of
+    a single-chunk run) are ``None`` (JSON ``null``), never 0 or NaN.
+    """
+    history = result.history
+    last = lambda name: _finite(history[name][-1]) if trainer.exact else None
+    below = np.nonzero(history["exact_tv"] <= 0.05)[0]
+    return {
+        "exact_tv": last("exact_tv"),
+        "exact_kl": last("exact_kl"),
+        "exact_kl_reverse": last("exact_kl_reverse"),
+        "exact_jsd": last("exact_jsd"),
+        "exact_evaluation_skipped": None if trainer.exact else skipped_reason(trainer),
+        "log_z_true": _finite(trainer.env.log_partition()),
+        "log_z": _finite(history["log_z"][-1]),
+        "log_z_source": "learned log Z" if config.loss == "tb" else "log F(s0) from the flow head",
+        "modes_found": int(history["modes_found"][-1]),
+        "n_modes": 2**config.dim,
+        "steps_to_tv_0.05": int(history["step"][below[0]]) if below.size else None,
+        "steps_done": int(result.state.step),
+        "interrupted": result.interrupted,
+        "steps_per_second": _finite(result.steps_per_second),
+        "compile_seconds": _finite(result.compile_seconds),
+        "train_seconds": train_seconds,
+        "config": dataclasses.asdict(config),
+        "history": {k: _json_safe(v.tolist()) for k, v in history.items() if k != "marginal"},
+    }
+
+
+def skipped_reason(trainer) -> str:
+    from .train import MAX_EXACT_STATES
+
+    return f"{trainer.env.n_states} states > {MAX_EXACT_STATES}"
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train, then write ``metrics.json``, ``marginal.png`` and the checkpoint; exit status."""
+    from .checkpoint import check_run_folder, new_run_folder, save_checkpoint, save_json
+    from .train import Trainer, TrainingDiverged
+
+    config = _config_from_args(args)  # validates every field before any work
+    out = check_run_folder(args.out, args.overwrite)
+    trainer = Trainer(config)  # checks the memory it needs before allocating it
+    if not trainer.exact:
+        print(f"exact evaluation skipped: {skipped_reason(trainer)} (exact metrics will be null)")
+    start = time.perf_counter()
+    try:
+        result = trainer.fit(progress=not args.no_progress)
+    except TrainingDiverged as error:
+        raise Failed(f"{error}; nothing was written") from None
+    train_seconds = time.perf_counter() - start
+    metrics = run_metrics(trainer, result, config, train_seconds)
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .checkpoint import ensure_writable, save_checkpoint, save_json
-    from .train import Trainer
     from .viz import plot_marginals
 
-    config = _config_from_args(args)  # validates every field before any work
-    out = ensure_writable(args.out)
-    trainer = Trainer(config)
-    start = time.perf_counter()
-    result = trainer.fit(progress=not args.no_progress)
-    train_seconds = time.perf_counter() - start
-    save_checkpoint(out, result.state, config)
-
-    history = result.history
-    below = np.nonzero(history["exact_tv"] <= 0.05)[0]
-    metrics = {
-        "exact_tv": float(history["exact_tv"][-1]),
-        "exact_kl": float(history["exact_kl"][-1]),
-        "exact_kl_reverse": float(history["exact_kl_reverse"][-1]),
-        "exact_jsd": float(history["exact_jsd"][-1]),
-        "log_z_true": float(trainer.env.log_partition()),
-        "log_z": float(history["log_z"][-1]),
-        "log_z_source": "learned log Z" if config.loss == "tb" else "log F(s0) from the flow head",
-        "modes_found": int(history["modes_found"][-1]),
-        "n_modes": 2**config.dim,
-        "steps_to_tv_0.05": int(history["step"][below[0]]) if below.size else None,
-        "steps_per_second": result.steps_per_second,
-        "compile_seconds": result.compile_seconds,
-        "train_seconds": train_seconds,
-        "config": dataclasses.asdict(config),
-        "history": {k: v.tolist() for k, v in history.items() if k != "marginal"},
-    }
-    save_json(out / "metrics.json", metrics)
-    if config.dim >= 2:
-        fig = plot_marginals(trainer.env, history["marginal"][-1], f"learned ({config.loss})")
-        fig.savefig(out / "marginal.png", dpi=120)
-        plt.close(fig)
-    print(
-        f"exact TV {metrics['exact_tv']:.4f}  KL(target||learned) {metrics['exact_kl']:.4f}  "
-        f"log Z {metrics['log_z']:.3f} (true {metrics['log_z_true']:.3f})  "
-        f"{metrics['steps_per_second']:.0f} steps/s  compile {metrics['compile_seconds']:.1f} s  "
-        f"-> {out}"
+    with new_run_folder(out, args.overwrite) as folder:
+        save_checkpoint(folder, result.state, config)
+        save_json(folder / "metrics.json", metrics)
+        if config.dim >= 2 and trainer.exact:
+            fig = plot_marginals(trainer.env, result.history["marginal"][-1], f"learned ({config.loss})")
+            fig.savefig(folder / "marginal.png", dpi=120)
+            plt.close(fig)
+    exact = (
+        f"exact TV {_number(metrics['exact_tv'], '.4f')}  "
+        f"KL(target||learned) {_number(metrics['exact_kl'], '.4f')}"
+        if trainer.exact
+        else f"exact evaluation skipped: {metrics['exact_evaluation_skipped']}"
     )
-    return metrics
+    stopped = f"interrupted at step {metrics['steps_done']} of {config.steps}: " if result.interrupted else ""
+    print(
+        f"{stopped}{exact}  log Z {_number(metrics['log_z'], '.3f')} (true {_number(metrics['log_z_true'], '.3f')})  "
+        f"{_number(metrics['steps_per_second'], '.0f')} steps/s  "
+        f"compile {_number(metrics['compile_seconds'], '.1f')} s  -> {out}"
+    )
+    return 130 if result.interrupted else 0
 
 
-def run_sample(args: argparse.Namespace) -> None:
-    """Load a run and write ``n`` terminal states to a ``.npy`` file."""
+def check_sample_out(text: str, n: int, dim_bound: int, overwrite: bool) -> Path:
+    """Check, writing nothing, that ``n`` samples can be written to the ``.npy`` file ``text``."""
+    from .checkpoint import free_bytes
+
+    path = Path(text)
+    if path.suffix != ".npy":
+        raise ValueError(f"--out must end in .npy, got {text!r}")
+    if path.is_dir():
+        raise ValueError(f"--out {text!r} is a folder; name a .npy file")
+    if path.exists() and not overwrite:
+        raise ValueError(f"--out {text!r} exists; pass --overwrite to replace it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"--out folder {str(folder)!r} does not exist or is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"--out folder {str(folder)!r} is not writable")
+    need = 4 * n * dim_bound + 4096
+    if need > free_bytes(folder):
+        from .memory import format_bytes
+
+        raise ValueError(
+            f"--n {n} needs about {format_bytes(need)} on disk, more than the "
+            f"{format_bytes(free_bytes(folder))} free in {str(folder)!r}"
+        )
+    return path
+
+
+def run_sample(args: argparse.Namespace) -> int:
+    """Load a run and write ``n`` terminal states to a ``.npy`` file, in bounded memory."""
     import jax
 
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint, load_config
     from .sampling import sample_terminal_states
 
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
-    if args.out.suffix != ".npy":
-        raise ValueError(f"--out must end in .npy, got {str(args.out)!r}")
-    if args.out.parent and not args.out.parent.exists():
-        raise ValueError(f"--out directory {str(args.out.parent)!r} does not exist")
+    check_seed(args.seed, "--seed")
+    dim = load_config(args.run).dim
+    out = check_sample_out(args.out, args.n, dim, args.overwrite)
     state, config = load_checkpoint(args.run)
-    samples = sample_terminal_states(
-        jax.random.PRNGKey(args.seed), config.make_env(), state.policy, args.n
-    )
-    np.save(args.out, samples)
-    print(f"wrote {samples.shape[0]} terminal states of dim {samples.shape[1]} to {args.out}")
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        samples = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(args.n, dim))
+        sample_terminal_states(
+            jax.random.PRNGKey(args.seed), config.make_env(), state.policy, args.n,
+            out=samples, progress=not args.no_progress,
+        )
+        samples.flush()
+        del samples
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"wrote {args.n} terminal states of dim {dim} to {out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    prog = f"{parser.prog} {args.command}"
+    nothing = "nothing was written" if args.command == "train" else "no samples were written"
     try:
-        if args.command == "train":
-            run_train(args)
-        else:
-            run_sample(args)
+        return run_train(args) if args.command == "train" else run_sample(args)
     except ValueError as error:
-        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    return 0
+    except Failed as error:
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; {nothing}", file=sys.stderr)
+        return 130
+    except (OSError, MemoryError) as error:
+        print(f"{prog}: error: {type(error).__name__}: {_one_line(error)}; {nothing}", file=sys.stderr)
+        return 1
+    except Exception as error:  # XLA running out of memory despite the estimate
+        if "RESOURCE_EXHAUSTED" not in str(error):
+            raise
+        print(f"{prog}: error: out of memory ({_one_line(error)}); {nothing}", file=sys.stderr)
+        return 1
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -10,10 +10,70 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .hypergrid import REWARD_PRESETS, Hypergrid, HypergridReward
+from .memory import n_states
 
 LOSS_NAMES = ("fm", "db", "tb", "subtb")
 POLICY_NAMES = ("mlp", "tabular")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32
+INT32_MAX = 2**31 - 1  # the step counter is an int32
+SEED_MAX = 2**32 - 1  # jax.random.PRNGKey keeps the low 32 bits of a seed
+MAX_DEPTH = 256  # every layer is compiled on its own: 256 already take over a minute
+# (lowest, highest or None) of every integer field; sizes are bounded by memory instead.
+INTEGER_RANGES = {
+    "dim": (1, None),
+    "side": (2, None),
+    "steps": (1, INT32_MAX),
+    "batch_size": (1, None),
+    "hidden": (1, None),
+    "depth": (0, MAX_DEPTH),
+    "exploration_steps": (0, INT32_MAX),
+    "eval_every": (1, INT32_MAX),
+    "seed": (0, SEED_MAX),
+}
+_WHY = {
+    INT32_MAX: " (the step counter is int32)",
+    SEED_MAX: " (PRNG seeds are 32-bit)",
+    MAX_DEPTH: " (each layer is compiled on its own; deeper takes many minutes)",
+}
+
+
+def _range_text(name: str) -> str:
+    low, high = INTEGER_RANGES[name]
+    return f">= {low}" if high is None else f"in [{low}, {high}]{_WHY.get(high, '')}"
+
+
+def is_integer(value) -> bool:
+    """An ``int`` or NumPy integer, but not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_type(name: str, kind: str, value) -> None:
+    """Raise ``ValueError`` unless ``value`` has the field's type (``kind`` as annotated)."""
+    if kind == "float | None" and value is None:
+        return
+    if kind == "bool":
+        ok, want = isinstance(value, bool), "true or false (a bool)"
+    elif kind == "int":
+        ok, want = is_integer(value), f"an integer {_range_text(name)}"
+    elif kind == "str":
+        ok, want = isinstance(value, str), "a string"
+    else:  # float, float | None
+        ok = is_integer(value) or isinstance(value, (float, np.floating))
+        ok = ok and bool(np.isfinite(value)) and abs(value) <= FLOAT32_MAX
+        want = "a number finite in float32" + (" or null" if "None" in kind else "")
+    if not ok:
+        raise ValueError(f"{name} must be {want}, got {value!r} ({type(value).__name__})")
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """``seed`` as an int, or ``ValueError`` unless it is an integer in ``[0, 2**32 - 1]``."""
+    if not is_integer(seed) or not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"{name} must be an integer in [0, {SEED_MAX}] (PRNG seeds are 32-bit), got {seed!r}")
+    return int(seed)
 
 
 def _doc(default, help: str):
@@ -47,21 +107,25 @@ class TrainConfig:
     seed: int = _doc(0, "random seed (same seed, same numbers)")
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):  # NumPy scalars become the Python type they stand for
+            value = getattr(self, f.name)
+            if isinstance(value, (np.integer, np.floating, np.bool_)):
+                object.__setattr__(self, f.name, value.item())
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad field and what would be valid."""
-        positive = ("dim", "steps", "batch_size", "hidden", "eval_every")
-        for name in positive:
+        """Raise ``ValueError`` naming the first bad field and what would be valid.
+
+        Types are strict: integers (Python or NumPy, never bools) for counts, numbers for
+        rates, ``True``/``False`` only for flags. Every number must also be finite in float32,
+        the precision training runs in.
+        """
+        for f in dataclasses.fields(self):
+            _check_type(f.name, f.type, getattr(self, f.name))
+        for name, (low, high) in INTEGER_RANGES.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if isinstance(self.side, bool) or not isinstance(self.side, int) or self.side < 2:
-            raise ValueError(f"side must be an integer >= 2, got {self.side!r}")
-        for name in ("depth", "exploration_steps", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+            if value < low or (high is not None and value > high):
+                raise ValueError(f"{name} must be an integer {_range_text(name)}, got {value!r}")
         choices = {"reward": REWARD_PRESETS, "loss": LOSS_NAMES, "policy": POLICY_NAMES}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
@@ -69,16 +133,22 @@ class TrainConfig:
                     f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}"
                 )
         for name in ("lr", "lr_log_z"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+            if not FLOAT32_TINY <= getattr(self, name) <= FLOAT32_MAX:
+                raise ValueError(
+                    f"{name} must be > 0 and finite in float32 (in [{FLOAT32_TINY:.3g}, "
+                    f"{FLOAT32_MAX:.3g}]), got {getattr(self, name)!r}"
+                )
         for name in ("epsilon_start", "epsilon_end"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        if not 0 < self.subtb_lambda <= 1:
-            raise ValueError(f"subtb_lambda must be in (0, 1], got {self.subtb_lambda!r}")
-        if self.policy == "tabular" and self.side**self.dim > 1_000_000:
+        if not FLOAT32_TINY <= self.subtb_lambda <= 1:
             raise ValueError(
-                f"policy 'tabular' needs side**dim <= 1,000,000 states, got {self.side**self.dim}"
+                f"subtb_lambda must be in (0, 1] and at least {FLOAT32_TINY:.3g} (the smallest "
+                f"normal float32), got {self.subtb_lambda!r}"
+            )
+        if self.policy == "tabular" and n_states(self.dim, self.side) > 1_000_000:
+            raise ValueError(
+                f"policy 'tabular' needs side**dim <= 1,000,000 states, got {n_states(self.dim, self.side):.6g}"
             )
         self.reward_params()  # checks R0/R1/R2
 
@@ -98,13 +168,26 @@ class TrainConfig:
         return Hypergrid(self.dim, self.side, self.reward_params())
 
     def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        """Every field, as indented JSON with sorted keys (strict: no NaN or Infinity)."""
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True, allow_nan=False)
 
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
-        data = json.loads(text)
+        """The config written by :meth:`to_json`; every field must be there, with its type."""
+        try:
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except ValueError as error:  # JSONDecodeError is a ValueError
+            raise ValueError(f"not valid JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"must hold a JSON object of TrainConfig fields, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown, missing = sorted(set(data) - known), sorted(known - set(data))
         if unknown:
             raise ValueError(f"unknown TrainConfig fields {unknown}; valid fields: {sorted(known)}")
+        if missing:
+            raise ValueError(f"missing TrainConfig fields {missing}")
         return cls(**data)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a valid JSON value")

@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from .hypergrid import Hypergrid
+from . import memory as _memory
+from .memory import exact_evaluation_bytes, format_bytes, n_states
 from .policy import (
     INVALID_LOGIT,
     TabularPolicy,
@@ -76,8 +78,34 @@ def terminal_distribution_from_log_pf(env: Hypergrid, log_pf: jax.Array) -> jax.
 
 
 def terminal_distribution(policy, env: Hypergrid) -> jax.Array:
-    """Exact terminal distribution ``[N]`` of ``policy``'s forward policy (jittable)."""
+    """Exact terminal distribution ``[N]`` of ``policy``'s forward policy (jittable).
+
+    Raises ``ValueError`` before allocating anything when the grid's tables cannot fit in
+    memory (see :func:`check_grid_fits`).
+    """
+    check_grid_fits(env, _row_width(policy))
     return terminal_distribution_from_log_pf(env, policy_tables(policy, env).log_pf)
+
+
+def _row_width(policy) -> int:
+    """Activations per state when the policy runs on it: the MLP's hidden units, else 0."""
+    mlp = getattr(policy, "mlp", None)
+    return getattr(mlp, "width_size", 0) * getattr(mlp, "depth", 0) if mlp is not None else 0
+
+
+def check_grid_fits(env: Hypergrid, row_width: int = 0, memory: int | None = None) -> None:
+    """``ValueError`` if evaluating a policy on every state of ``env`` needs more memory than
+    the device has (estimate: :func:`gfn_teach.memory.exact_evaluation_bytes`)."""
+    memory = _memory.machine_memory() if memory is None else memory
+    n = n_states(env.dim, env.side)
+    need = exact_evaluation_bytes(n, env.dim, env.side, row_width)
+    if memory is not None and need > memory:
+        per_state = need / n
+        raise ValueError(
+            f"an exact evaluation of Hypergrid(dim={env.dim}, side={env.side}) ({n:.6g} states) "
+            f"needs about {format_bytes(need)} of memory, more than the {format_bytes(memory)} of "
+            f"this machine; it fits up to about {int(memory // per_state):,} states"
+        )
 
 
 class ExactFlows(NamedTuple):

@@ -42,6 +42,9 @@ RewardSpec = Union[str, HypergridReward, Callable[[jax.Array], jax.Array]]
 
 # A user reward function is checked on every state of grids up to this size.
 _MAX_STATES_CHECKED = 2**22
+# Every reward must lie in [MIN_REWARD, MAX_REWARD]: R and log R finite in float32.
+MIN_REWARD = 1e-30
+MAX_REWARD = float(np.finfo(np.float32).max)
 
 
 def band_indicators(x: jax.Array, side: int) -> tuple[jax.Array, jax.Array]:
@@ -71,10 +74,13 @@ class Hypergrid(eqx.Module):
         dim: number of coordinates.
         side: cells along each coordinate (at least 2).
         reward: ``"easy"``, ``"hard"`` or ``"original"``, a :class:`HypergridReward`, or a
-            function mapping one integer state ``[dim]`` to a positive reward. Rewards must be
-            strictly positive: the losses use ``log R``. A user function is checked on every
-            state (grids up to 4M states) and a zero, negative or non-finite reward raises
-            ``ValueError`` here; on larger grids ``log R`` is floored at ``log(1e-30)``.
+            function mapping one integer state ``[dim]`` to a positive reward. Rewards must lie
+            in ``[1e-30, 3.4e38]``, so that ``R`` and ``log R`` are finite in float32 (the
+            losses use ``log R``). The preset and :class:`HypergridReward` rewards are checked
+            exactly; a user function on every state of grids up to 4M states (on larger grids
+            on 100,000 random states, and there ``log R`` is floored at ``log(1e-30)`` in case
+            an unchecked state's reward is smaller). A reward outside the range raises
+            ``ValueError`` here.
     """
 
     dim: int = eqx.field(static=True)
@@ -82,9 +88,9 @@ class Hypergrid(eqx.Module):
     reward: RewardSpec = eqx.field(static=True)
 
     def __init__(self, dim: int = 2, side: int = 20, reward: RewardSpec = "easy"):
-        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ValueError(f"dim must be an integer >= 1, got {dim!r}")
-        if isinstance(side, bool) or not isinstance(side, (int, np.integer)) or side < 2:
+        if isinstance(side, (bool, np.bool_)) or not isinstance(side, (int, np.integer)) or side < 2:
             raise ValueError(f"side must be an integer >= 2, got {side!r}")
         self.dim, self.side = int(dim), int(side)
         self.reward = _validated_reward(reward, self)
@@ -173,10 +179,14 @@ class Hypergrid(eqx.Module):
 
     # ----- rewards -----------------------------------------------------------------------
     def log_reward(self, states: jax.Array) -> jax.Array:
-        """``log R(x)`` for states of shape ``[..., dim]``."""
+        """``log R(x)`` for states of shape ``[..., dim]``.
+
+        ``R`` is floored at ``MIN_REWARD = 1e-30``: a no-op for every checked reward (see the
+        class), a guard against ``log 0`` for a user function on states it was not checked on.
+        """
         flat = states.reshape(-1, self.dim)
         rewards = jax.vmap(self._reward_one)(flat)
-        return jnp.log(jnp.maximum(rewards, 1e-30)).reshape(states.shape[:-1])
+        return jnp.log(jnp.maximum(rewards, MIN_REWARD)).reshape(states.shape[:-1])
 
     def _reward_one(self, x: jax.Array) -> jax.Array:
         if isinstance(self.reward, HypergridReward):
@@ -216,16 +226,25 @@ def _validated_reward(reward: RewardSpec, env: Hypergrid) -> RewardSpec:
             )
         return REWARD_PRESETS[reward]
     if isinstance(reward, HypergridReward):
+        for name, value in zip(("R0", "R1", "R2"), reward):
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+                raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
         values = [float(v) for v in reward]
         if not all(np.isfinite(values)):
             raise ValueError(f"reward parameters must be finite, got {reward}")
-        if reward.r0 <= 0:
+        if values[0] <= 0:
             raise ValueError(
                 f"R0 must be > 0 so that every state has a positive reward (log R is used), "
                 f"got R0={reward.r0}"
             )
-        if reward.r1 < 0 or reward.r2 < 0:
+        if values[1] < 0 or values[2] < 0:
             raise ValueError(f"R1 and R2 must be >= 0, got R1={reward.r1}, R2={reward.r2}")
+        if values[0] < MIN_REWARD:
+            raise ValueError(f"R0 must be >= {MIN_REWARD:g} (log R must stay finite in float32), got R0={reward.r0}")
+        if sum(values) > MAX_REWARD:
+            raise ValueError(
+                f"R0 + R1 + R2 = {sum(values):.3g} is not finite in float32 (at most {MAX_REWARD:.3g})"
+            )
         return HypergridReward(*values)
     if callable(reward):
         n_states = env.side**env.dim
@@ -240,12 +259,12 @@ def _validated_reward(reward: RewardSpec, env: Hypergrid) -> RewardSpec:
                 f"a reward function must map one state [dim] to a scalar, got shape "
                 f"{values.shape[1:]} per state"
             )
-        bad = ~(np.isfinite(values) & (values > 0))
+        bad = ~(np.isfinite(values) & (values >= MIN_REWARD))
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(
-                f"rewards must be finite and > 0 (log R is used); the reward function gives "
-                f"{values[i]} at state {np.asarray(states[i]).tolist()}"
+                f"rewards must be finite in float32 and >= {MIN_REWARD:g} (log R is used); the "
+                f"reward function gives {str(values[i])} at state {np.asarray(states[i]).tolist()}"
             )
         return reward
     raise ValueError(

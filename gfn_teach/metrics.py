@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from .hypergrid import Hypergrid
 
-_TINY = 1e-30  # keeps log(0) out of KL; states with p = 0 contribute exactly 0
+_TINY = 1e-30  # stands in for q(x) = 0 in KL(p || q), so that log q stays finite
 
 
 def total_variation(p: jax.Array, q: jax.Array) -> jax.Array:
@@ -27,9 +27,12 @@ def kl_divergence(p: jax.Array, q: jax.Array) -> jax.Array:
     r""":math:`\mathrm{KL}(p \,\|\, q) = \sum_x p(x) \log \frac{p(x)}{q(x)}` (order matters).
 
     Terms with :math:`p(x) = 0` are 0. Where :math:`q(x) = 0 < p(x)` the true value is
-    infinite; ``q`` is floored at ``1e-30`` there, so the result is finite but large.
+    infinite; ``q`` is replaced by ``1e-30`` there (and only there), so the result is finite
+    but large. Every other term is exact.
     """
-    return jnp.sum(jnp.where(p > 0, p * (jnp.log(p + _TINY) - jnp.log(q + _TINY)), 0.0))
+    log_p = jnp.log(jnp.where(p > 0, p, 1.0))
+    log_q = jnp.log(jnp.where(q > 0, q, _TINY))
+    return jnp.sum(jnp.where(p > 0, p * (log_p - log_q), 0.0))
 
 
 def jensen_shannon(p: jax.Array, q: jax.Array) -> jax.Array:

@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .hypergrid import Hypergrid
 from .policy import INVALID_LOGIT, evaluate_states, log_probs
@@ -51,7 +52,12 @@ def forward_rollout(
     ``jax.vmap(..., axis_name=seed_axis)`` pass the same ``seed_axis``: the steps are then
     skipped once every trajectory of *every* seed has stopped (without it, ``vmap`` turns
     the skip into a select that always runs the network).
+
+    ``batch_size`` must be an integer >= 1 and ``epsilon`` a probability in [0, 1] (checked
+    here when it is a concrete number; a traced value, e.g. a schedule's, is the caller's).
     """
+    _check_batch_size(batch_size)
+    _check_probability("epsilon", epsilon)
 
     def sample_actions(state, done, step_key):
         explore_key, action_key = jax.random.split(step_key)
@@ -90,6 +96,26 @@ def forward_rollout(
         log_rewards=env.log_reward(final),
         final_states=final,
     )
+
+
+def _check_batch_size(batch_size) -> None:
+    whole = isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, (bool, np.bool_))
+    if not whole or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
+def _check_probability(name: str, value) -> None:
+    """``ValueError`` unless a concrete ``value`` is a number in [0, 1] (tracers pass)."""
+    if isinstance(value, jax.core.Tracer):
+        return
+    if isinstance(value, (bool, np.bool_)) or jnp.ndim(value) != 0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}") from None
+    if not 0.0 <= number <= 1.0:  # also refuses NaN
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
 
 
 def backward_rollout(key: jax.Array, env: Hypergrid, policy, final_states: jax.Array) -> Trajectory:

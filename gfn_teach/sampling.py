@@ -4,25 +4,58 @@ from __future__ import annotations
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from .hypergrid import Hypergrid
 from .rollout import forward_rollout
 
 
 def sample_terminal_states(
-    key: jax.Array, env: Hypergrid, policy, n: int, batch_size: int = 4096
+    key: jax.Array,
+    env: Hypergrid,
+    policy,
+    n: int,
+    batch_size: int = 4096,
+    out: np.ndarray | None = None,
+    progress: bool = False,
 ) -> np.ndarray:
-    """``n`` terminal states ``[n, dim]`` (int32) from the policy, without exploration."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    """``n`` terminal states ``[n, dim]`` (int32) from the policy, without exploration.
+
+    Batches of ``batch_size`` trajectories are drawn one after the other, each from its own
+    key of ``jax.random.split(key, ceil(n / batch_size))``, so memory stays bounded: pass
+    ``out``, an ``[n, dim]`` int32 array such as a ``numpy.lib.format.open_memmap`` file,
+    to have the states written there (and returned) instead of into a new array.
+    ``progress`` shows a progress bar over the batches.
+
+    Raises ``ValueError`` if the policy produces a state outside the grid, which only a
+    policy with non-finite parameters can do: no such state is ever returned.
+    """
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    batch_size = min(batch_size, n)
+    n, batch_size = int(n), min(int(batch_size), int(n))
+    if out is None:
+        out = np.empty((n, env.dim), np.int32)
+    elif out.shape != (n, env.dim) or out.dtype != np.int32:
+        raise ValueError(f"out must be an int32 array of shape {(n, env.dim)}, got {out.dtype} {out.shape}")
     keys = jax.random.split(key, -(-n // batch_size))
-    batches = [np.asarray(_final_states(k, env, policy, batch_size)) for k in keys]
-    return np.concatenate(batches)[:n].astype(np.int32)
+    with tqdm(total=n, disable=not progress, desc="sample", unit="state") as bar:
+        for i, batch_key in enumerate(keys):
+            states, on_grid = _final_states(batch_key, env, policy, batch_size)
+            if not bool(on_grid):
+                raise ValueError(
+                    "the policy produced states outside the grid: its parameters are not finite"
+                )
+            start = i * batch_size
+            stop = min(start + batch_size, n)
+            out[start:stop] = np.asarray(states)[: stop - start]
+            bar.update(stop - start)
+    return out
 
 
 @eqx.filter_jit
-def _final_states(key, env: Hypergrid, policy, batch_size: int) -> jax.Array:
-    """One compiled batch of terminal states (compiled once per env, policy shape and size)."""
-    return forward_rollout(key, env, policy, batch_size).final_states
+def _final_states(key, env: Hypergrid, policy, batch_size: int) -> tuple[jax.Array, jax.Array]:
+    """One compiled batch of terminal states, and whether all of them lie on the grid."""
+    states = forward_rollout(key, env, policy, batch_size).final_states
+    return states, jnp.all((states >= 0) & (states < env.side))

@@ -1,14 +1,20 @@
 """Training: one compiled chunk of steps (``lax.scan``) followed by an exact evaluation.
 
 ``Trainer.run_chunk`` is compiled once and reused for every chunk, so the host only wakes
-up between chunks (to advance the progress bar and store a history row), never per step.
+up between chunks (to advance the progress bar, store a history row and check that the loss
+and the parameters stayed finite), never per step.
 ``make_train(config)`` wraps the whole run in one pure function ``train(key)`` that can be
 ``jit``-ed and ``vmap``-ed over seeds, PureJaxRL style.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
+import signal
+import sys
+import threading
 import time
 from typing import NamedTuple
 
@@ -19,15 +25,16 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from .config import TrainConfig
+from .config import TrainConfig, is_integer
 from .exact import terminal_distribution
-from .hypergrid import Hypergrid
+from .hypergrid import Hypergrid, HypergridReward
 from .losses import LOSSES, visited_nodes
-from .metrics import compare, marginal_2d, modes_found
+from .memory import check_training_fits
+from .metrics import DistributionMetrics, compare, marginal_2d, modes_found
 from .policy import INVALID_LOGIT, MLPPolicy, TabularPolicy, evaluate_states
 from .rollout import forward_rollout
 
-# Grids larger than this are not evaluated exactly (the metrics come out as NaN).
+# Grids larger than this are not evaluated exactly (the exact metrics come out as NaN).
 MAX_EXACT_STATES = 2**21
 # Name of the vmapped seed axis, so that skips can ask whether *every* seed can skip.
 SEED_AXIS = "seed"
@@ -58,6 +65,9 @@ class EvalRecord(NamedTuple):
     log_z: jax.Array  # the policy's estimate of log Z (see ``log_z_estimate``)
     modes_found: jax.Array
     marginal: jax.Array  # [side, side] learned marginal of the first two coordinates
+    # The first step of the chunk whose loss, or after which the parameters, were not
+    # finite; -1 when all were. Checked by ``fit`` and left out of its history.
+    first_nonfinite_step: jax.Array
 
 
 def make_policy(config: TrainConfig, env: Hypergrid, key: jax.Array):
@@ -65,6 +75,21 @@ def make_policy(config: TrainConfig, env: Hypergrid, key: jax.Array):
     if config.policy == "tabular":
         return TabularPolicy(env, learn_backward=config.learn_backward)
     return MLPPolicy(env, key, config.hidden, config.depth, config.learn_backward)
+
+
+def init_state(
+    config: TrainConfig, env: Hypergrid, key: jax.Array, optimizer: optax.GradientTransformation | None = None
+) -> TrainState:
+    """A fresh single-seed state: a new policy from ``key``, Adam's zero moments, step 0.
+
+    ``eqx.filter_eval_shape(init_state, config, env, key)`` gives its shapes for free.
+    """
+    optimizer = make_optimizer(config) if optimizer is None else optimizer
+    policy_key, key = jax.random.split(key)
+    policy = make_policy(config, env, policy_key)
+    opt_state = optimizer.init(eqx.filter(policy, eqx.is_array))
+    visited = jnp.zeros(env.n_states, dtype=bool)
+    return TrainState(policy, opt_state, key, jnp.zeros((), jnp.int32), visited)
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -166,11 +191,15 @@ class Trainer:
 
     Args:
         config: the run's settings.
-        env: an environment to use instead of ``config.make_env()`` (e.g. a custom reward).
+        env: an environment to use instead of ``config.make_env()`` (e.g. a custom reward);
+            it must have the config's ``dim`` and ``side``.
         n_seeds: if given, train this many seeds at once with ``vmap``; every array in the
             state and the history gains a leading seed axis.
         split_over_devices: with ``n_seeds``, split the seeds over the local devices when
             there are several (see :func:`seed_mesh`); False keeps them on one device.
+
+    Raises ``ValueError`` before allocating anything if the run cannot fit in the device's
+    memory (:func:`gfn_teach.memory.check_training_fits`).
     """
 
     def __init__(
@@ -180,9 +209,19 @@ class Trainer:
         n_seeds: int | None = None,
         split_over_devices: bool = True,
     ):
-        whole = isinstance(n_seeds, int) and not isinstance(n_seeds, bool)
-        if n_seeds is not None and not (whole and n_seeds >= 1):
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if n_seeds is not None and not (is_integer(n_seeds) and n_seeds >= 1):
             raise ValueError(f"n_seeds must be None or an integer >= 1, got {n_seeds!r}")
+        if env is not None and not isinstance(env, Hypergrid):
+            raise ValueError(f"env must be a Hypergrid, got {type(env).__name__}")
+        if env is not None and (env.dim, env.side) != (config.dim, config.side):
+            raise ValueError(
+                f"env is Hypergrid(dim={env.dim}, side={env.side}) but the config has "
+                f"dim={config.dim}, side={config.side}; they must agree"
+            )
+        n_seeds = None if n_seeds is None else int(n_seeds)
+        check_training_fits(dataclasses.asdict(config), MAX_EXACT_STATES, n_seeds or 1)
         self.config = config
         self.env = config.make_env() if env is None else env
         self.n_seeds = n_seeds
@@ -223,11 +262,7 @@ class Trainer:
 
     # ----- pure pieces -------------------------------------------------------------------
     def _init_one(self, key: jax.Array) -> TrainState:
-        policy_key, key = jax.random.split(key)
-        policy = make_policy(self.config, self.env, policy_key)
-        opt_state = self.optimizer.init(eqx.filter(policy, eqx.is_array))
-        visited = jnp.zeros(self.env.n_states, dtype=bool)
-        return TrainState(policy, opt_state, key, jnp.zeros((), jnp.int32), visited)
+        return init_state(self.config, self.env, key, self.optimizer)
 
     def loss(self, policy, traj, max_visited: int | None = None) -> jax.Array:
         """The configured objective on a batch of trajectories.
@@ -285,14 +320,14 @@ class Trainer:
         return TrainState(policy, opt_state, key, state.step + 1, visited), loss
 
     def evaluate(self, state: TrainState, mean_loss: jax.Array) -> EvalRecord:
-        """Exact metrics of the current policy (NaN where the grid is too large)."""
+        """Exact metrics of the current policy (all NaN where the grid is too large)."""
         env = self.env
         if self.exact:
             learned = terminal_distribution(state.policy, env)
             distances = compare(self.target, learned)
             marginal = marginal_2d(env, learned) if env.dim >= 2 else learned[None]
         else:
-            distances = compare(jnp.full(1, jnp.nan), jnp.full(1, jnp.nan))
+            distances = DistributionMetrics(*[jnp.array(jnp.nan)] * 4)
             marginal = jnp.full((env.side, env.side), jnp.nan)
         return EvalRecord(
             step=state.step,
@@ -304,6 +339,7 @@ class Trainer:
             log_z=log_z_estimate(state.policy, env, self.config.loss),
             modes_found=modes_found(env, state.visited),
             marginal=marginal,
+            first_nonfinite_step=jnp.array(-1, jnp.int32),
         )
 
     def train_steps(self, state: TrainState, n_steps: int) -> tuple[TrainState, jax.Array]:
@@ -318,9 +354,19 @@ class Trainer:
         return eqx.combine(arrays, static), losses
 
     def _chunk_one(self, state: TrainState, n_steps: int) -> tuple[TrainState, EvalRecord]:
-        """Run ``n_steps`` training steps in one ``lax.scan``, then evaluate."""
+        """Run ``n_steps`` training steps in one ``lax.scan``, then evaluate.
+
+        The record's ``first_nonfinite_step`` is the first step whose loss was not finite,
+        else the chunk's last step if the parameters it ends with are not, else -1.
+        """
         state, losses = self.train_steps(state, n_steps)
-        return state, self.evaluate(state, jnp.mean(losses))
+        record = self.evaluate(state, jnp.mean(losses))
+        bad_loss = ~jnp.isfinite(losses)
+        params = jax.tree.leaves(eqx.filter(state.policy, eqx.is_inexact_array))
+        params_finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in params]))
+        first = jnp.where(jnp.any(bad_loss), jnp.argmax(bad_loss), jnp.where(params_finite, -1, n_steps - 1))
+        step = jnp.where(first >= 0, state.step - n_steps + first + 1, -1).astype(jnp.int32)
+        return state, record._replace(first_nonfinite_step=step)
 
     # ----- host loop ---------------------------------------------------------------------
     def keys(self) -> jax.Array:
@@ -329,48 +375,125 @@ class Trainer:
         return key if self.n_seeds is None else jax.random.split(key, self.n_seeds)
 
     def chunk_sizes(self, steps: int | None = None) -> list[int]:
-        steps = self.config.steps if steps is None else steps
+        """``steps`` (default ``config.steps``) cut into chunks of ``eval_every`` and a rest."""
+        steps = self.config.steps if steps is None else int(steps)
         full, rest = divmod(steps, self.config.eval_every)
         return [self.config.eval_every] * full + ([rest] if rest else [])
 
-    def fit(self, state: TrainState | None = None, progress: bool = True) -> "TrainResult":
-        """Train for ``config.steps`` from ``state`` (a fresh one by default)."""
+    def fit(
+        self, state: TrainState | None = None, progress: bool = True, steps: int | None = None
+    ) -> "TrainResult":
+        """Train for ``steps`` (default ``config.steps``) from ``state`` (a fresh one by default).
+
+        After each chunk the host checks the chunk's ``first_nonfinite_step``: on the first
+        non-finite loss or parameter, training stops and :class:`TrainingDiverged` is raised,
+        holding the result of the chunks before it. Ctrl-C (SIGINT) stops training after the
+        current chunk and returns the chunks done so far, with ``interrupted=True``; a second
+        Ctrl-C aborts at once. To resume a state, pass ``steps=config.steps - state.step``.
+        """
+        if steps is not None and not (is_integer(steps) and 0 <= steps <= self.config.steps):
+            raise ValueError(f"steps must be an integer in [0, config.steps={self.config.steps}], got {steps!r}")
         if state is None:
             state = self.init(self.keys())
         elif self.mesh is not None:  # a state from elsewhere: split it like a fresh one
             state = place_seeds(state, self.mesh)
-        history, compile_seconds, run_seconds = [], 0.0, 0.0
-        bar = tqdm(total=self.config.steps, disable=not progress, desc=f"{self.config.loss}")
-        for i, n in enumerate(self.chunk_sizes()):
-            start = time.perf_counter()
-            state, record = self.run_chunk(state, n)
-            record = jax.device_get(record)  # the one host round trip per chunk
-            elapsed = time.perf_counter() - start
-            if i == 0:
-                compile_seconds = elapsed
-            else:
-                run_seconds += elapsed
-            history.append(record)
-            bar.update(n)
-            bar.set_postfix(tv=f"{np.mean(record.exact_tv):.3f}", loss=f"{np.mean(record.loss):.3g}")
-        bar.close()
-        later_steps = self.config.steps - self.chunk_sizes()[0]
-        steps_per_second = later_steps / run_seconds if run_seconds > 0 else float("nan")
+        chunks = self.chunk_sizes(steps)
+        history, compile_seconds, run_seconds, done = [], 0.0, 0.0, 0
+        bar = tqdm(total=sum(chunks), disable=not progress, desc=f"{self.config.loss}")
+        with bar, stop_on_interrupt() as interrupt:
+            for i, n in enumerate(chunks):
+                start = time.perf_counter()
+                new_state, record = self.run_chunk(state, n)
+                record = jax.device_get(record)  # the one host round trip per chunk
+                elapsed = time.perf_counter() - start
+                if np.any(record.first_nonfinite_step >= 0):
+                    bar.close()
+                    partial = self._result(state, history, compile_seconds, run_seconds, done, True)
+                    raise TrainingDiverged(self._diverged_message(record), partial)
+                state, done = new_state, done + n
+                if i == 0:
+                    compile_seconds = elapsed
+                else:
+                    run_seconds += elapsed
+                history.append(record)
+                bar.update(n)
+                bar.set_postfix(tv=f"{np.mean(record.exact_tv):.3f}", loss=f"{np.mean(record.loss):.3g}")
+                if interrupt.is_set() and done < sum(chunks):
+                    return self._result(state, history, compile_seconds, run_seconds, done, True)
+        return self._result(state, history, compile_seconds, run_seconds, done, False)
+
+    def _result(self, state, history, compile_seconds, run_seconds, done, interrupted):
+        """The :class:`TrainResult` of the chunks in ``history`` (``done`` steps in all)."""
+        first = self.chunk_sizes(done)[0] if done else 0
+        steps_per_second = (done - first) / run_seconds if run_seconds > 0 else float("nan")
         if run_seconds > 0:  # the first chunk's own steps ran at the later chunks' speed
-            compile_seconds = max(compile_seconds - self.chunk_sizes()[0] / steps_per_second, 0.0)
-        return TrainResult(state, stack_history(history), compile_seconds, steps_per_second)
+            compile_seconds = max(compile_seconds - first / steps_per_second, 0.0)
+        history = stack_history(history) if history else {}
+        return TrainResult(state, history, compile_seconds, steps_per_second, interrupted)
+
+    def _diverged_message(self, record: EvalRecord) -> str:
+        """One line: where training stopped being finite, and what usually causes it."""
+        steps = np.atleast_1d(record.first_nonfinite_step)
+        seed = int(np.argmax(steps >= 0))
+        where = f"step {int(steps[seed])}" + (f" (seed {seed})" if self.n_seeds is not None else "")
+        config = self.config
+        rates = f"lr={config.lr:g}" + (f", lr_log_z={config.lr_log_z:g}" if config.loss == "tb" else "")
+        reward = self.env.reward
+        if isinstance(reward, HypergridReward):
+            rewards = f"R from {reward.r0:g} to {sum(reward):g}"
+        else:
+            rewards = "a custom reward function"
+        return (
+            f"training diverged at {where}: the loss or the parameters are not finite; likely "
+            f"causes: a learning rate too large ({rates}) or a reward range too wide ({rewards})"
+        )
+
+
+class TrainingDiverged(RuntimeError):
+    """Training reached a non-finite loss or parameters. ``result`` holds the finite chunks
+    before it (its ``state`` is the last finite one; it is not a finished run)."""
+
+    def __init__(self, message: str, result: "TrainResult"):
+        super().__init__(message)
+        self.result = result
+
+
+@contextlib.contextmanager
+def stop_on_interrupt():
+    """Within the block, a first Ctrl-C (SIGINT) sets the yielded event instead of raising,
+    with a one-line note on stderr; a second one raises ``KeyboardInterrupt``. Outside the
+    main thread (where signals cannot be caught) the event is never set."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+        tqdm.write("Ctrl-C: stopping after the current chunk (press it again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class TrainResult(NamedTuple):
     state: TrainState
     history: dict  # name -> numpy array, one entry per evaluation
     compile_seconds: float  # first chunk's wall time less its steps at the later speed
-    steps_per_second: float  # after compilation (all later chunks)
+    steps_per_second: float  # after compilation (all later chunks); NaN with a single chunk
+    interrupted: bool = False  # True when stopped early (Ctrl-C, or in TrainingDiverged.result)
 
 
 def stack_history(records: list[EvalRecord]) -> dict:
-    """A list of records -> a dict of arrays with a leading evaluation axis."""
-    return {name: np.stack([getattr(r, name) for r in records]) for name in EvalRecord._fields}
+    """A list of records -> a dict of arrays with a leading evaluation axis (the finiteness
+    check, ``first_nonfinite_step``, is left out: a returned history is finite)."""
+    names = [name for name in EvalRecord._fields if name != "first_nonfinite_step"]
+    return {name: np.stack([getattr(r, name) for r in records]) for name in names}
 
 
 def train(config: TrainConfig, env: Hypergrid | None = None, progress: bool = True) -> TrainResult:

@@ -55,7 +55,12 @@ def test_custom_reward_function_and_explicit_parameters():
         (dict(reward=g.HypergridReward(1e-3, -0.5, 2.0)), "R1 and R2 must be >= 0"),
         (dict(reward="medium"), "reward must be one of"),
         (dict(reward=lambda x: x.sum() * 1.0), r"gives 0.0 at state \[0, 0\]"),
-        (dict(reward=lambda x: jnp.nan * x.sum()), "finite and > 0"),
+        (dict(reward=lambda x: jnp.nan * x.sum()), "finite in float32 and >= 1e-30"),
+        # Below the 1e-30 floor of log_reward, or infinite in float32: refused, not floored.
+        (dict(reward=lambda x: 1e-35 + 0.0 * x.sum()), r"gives 1e-35 at state \[0, 0\]"),
+        (dict(reward=g.HypergridReward(1e-31, 0.5, 2.0)), "R0 must be >= 1e-30"),
+        (dict(reward=g.HypergridReward(1e-3, 0.5, 1e39)), "not finite in float32"),
+        (dict(reward=g.HypergridReward(1e-3, True, 2.0)), "R1 must be a number, got True"),
         (dict(dim=0), "dim must be an integer >= 1"),
         (dict(side=1), "side must be an integer >= 2"),
         (dict(side=2.5), "side must be an integer >= 2"),

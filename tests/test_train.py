@@ -144,7 +144,7 @@ def test_make_train_is_pure_and_vmappable():
     "field,value,match",
     [
         ("loss", "xx", "loss must be one of fm, db, tb, subtb, got 'xx'"),
-        ("steps", 0, "steps must be an integer >= 1"),
+        ("steps", 0, r"steps must be an integer in \[1, 2147483647\] \(the step counter is int32\), got 0"),
         ("batch_size", 2.5, "batch_size must be an integer >= 1"),
         ("side", 1, "side must be an integer >= 2"),
         ("lr", -1.0, "lr must be > 0"),

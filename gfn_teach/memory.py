@@ -1,0 +1,137 @@
+"""How much memory a run needs, estimated from its sizes before anything is allocated.
+
+The estimate counts the large arrays only, in float32 words (4 bytes), and is compared with
+the memory of the device JAX computes on (an accelerator's, else the machine's RAM). It is
+rough on purpose: cheap, so that a run that cannot fit fails in a second with a message
+naming the setting to lower, instead of minutes later with an allocator's traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+WORD = 4  # bytes of a float32 or an int32
+
+
+def machine_memory() -> int | None:
+    """Bytes of memory available to JAX's first device (None if it cannot be told).
+
+    An accelerator reports its own limit; on a CPU it is the machine's physical memory,
+    ``SC_PHYS_PAGES * SC_PAGE_SIZE`` (``psutil`` if that is missing).
+    """
+    try:
+        import jax
+
+        device = jax.local_devices()[0]
+        if device.platform != "cpu":
+            limit = (device.memory_stats() or {}).get("bytes_limit")
+            if limit:
+                return int(limit)
+    except Exception:  # no backend, or one without memory statistics: fall back to RAM
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        try:
+            import psutil
+
+            return int(psutil.virtual_memory().total)
+        except Exception:
+            return None
+
+
+def n_states(dim: int, side: int) -> float:
+    """``side ** dim`` as a float (``inf`` when astronomically large, without computing it)."""
+    return float(side**dim) if dim * math.log2(side) < 1000 else math.inf
+
+
+def format_bytes(n: float) -> str:
+    """``1234567`` -> ``'1.2 MB'`` (decimal units)."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}" if n < 1e18 else f"{n:.2e} {unit}"
+        n /= 1000
+    return f"{n} PB"
+
+
+def exact_evaluation_bytes(n: float, dim: int, side: int, row_width: int) -> float:
+    r"""Exact terminal distribution over ``n`` states: every state's one-hot observation
+    (``dim * side``), the network's ``row_width`` activations, the policy tables and the
+    sweeps' grids, :math:`4 n (\text{dim}\cdot\text{side} + w + 3 (2\,\text{dim} + 2) + 4\,\text{dim})`."""
+    return WORD * n * (dim * side + row_width + 3 * (2 * dim + 2) + 4 * dim)
+
+
+def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[str, float]:
+    """Bytes each part of a training run needs, from a dict of :class:`TrainConfig` fields.
+
+    * ``network``: weights, gradient, Adam's two moments and the update (5 copies);
+    * ``batch``: the loss runs the network on every one of the ``T * batch_size`` rows of a
+      batch (``T = dim (side-1) + 1``), kept for the backward pass (about 3 copies);
+    * ``grid``: every state's coordinates, for the modes and the visited set;
+    * ``exact``: the exact evaluation (:func:`exact_evaluation_bytes`), on grids of at most
+      ``exact_limit`` states;
+    * ``history``: one row per evaluation, with a ``side x side`` marginal.
+    """
+    dim, side, hidden, depth = sizes["dim"], sizes["side"], sizes["hidden"], sizes["depth"]
+    n, length, obs, heads = n_states(dim, side), dim * (side - 1) + 1, dim * side, 2 * dim + 2
+    if sizes["policy"] == "tabular":
+        params, width = n * heads, 0
+    else:
+        params = obs * hidden + hidden * hidden * max(depth - 1, 0) + hidden * heads if depth else obs * heads
+        width = hidden * depth
+    n_chunks = -(-sizes["steps"] // sizes["eval_every"])
+    return {
+        "network": n_seeds * 5 * WORD * params,
+        "batch": n_seeds * 3 * WORD * length * sizes["batch_size"] * (obs + width + heads + 2 * dim),
+        "grid": WORD * n * (3 * dim + 4) + n_seeds * n,
+        "exact": n_seeds * exact_evaluation_bytes(n, dim, side, width) if n <= exact_limit else 0.0,
+        "history": n_seeds * WORD * n_chunks * (side * side + 16),
+    }
+
+
+# Which settings make each part grow, in the order they are suggested.
+PART_FLAGS = {
+    "network": ("hidden", "depth"),
+    "batch": ("batch_size", "hidden"),
+    "grid": ("side", "dim"),
+    "exact": ("side", "dim"),
+    "history": ("steps",),
+}
+SMALLEST = {"dim": 1, "side": 2, "batch_size": 1, "hidden": 1, "depth": 0, "steps": 1}
+
+
+def largest_that_fits(sizes: dict, name: str, total, limit: float) -> int | None:
+    """The largest value of setting ``name`` (others fixed) with ``total(sizes) <= limit``."""
+    low, high = SMALLEST[name], sizes[name]
+    if total({**sizes, name: low}) > limit:
+        return None
+    while low < high:  # invariant: low fits, every value above high does not
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if total({**sizes, name: mid}) <= limit else (low, mid - 1)
+    return low
+
+
+def check_training_fits(sizes: dict, exact_limit: float, n_seeds: int = 1, memory: int | None = None) -> None:
+    """Raise ``ValueError`` if a run with these sizes cannot fit in the device's memory.
+
+    The message names the largest part, and for each setting that makes it grow the largest
+    value that fits with the others unchanged.
+    """
+    memory = machine_memory() if memory is None else memory
+    parts = training_bytes(sizes, exact_limit, n_seeds)
+    if memory is None or sum(parts.values()) <= memory:
+        return
+    total = lambda s: sum(training_bytes(s, exact_limit, n_seeds).values())
+    worst = max(parts, key=parts.get)
+    advice = []
+    for name in PART_FLAGS[worst]:
+        fit = largest_that_fits(sizes, name, total, memory)
+        if fit is not None:
+            advice.append(f"the largest {name} that fits is {fit} (--{name.replace('_', '-')} {fit})")
+    given = ", ".join(f"{name}={sizes[name]}" for name in PART_FLAGS[worst])
+    raise ValueError(
+        f"{given} needs about {format_bytes(sum(parts.values()))} of memory (mostly the {worst}), "
+        f"more than the {format_bytes(memory)} of this machine; "
+        + ("; or ".join(advice) if advice else "lower several settings together")
+    )

@@ -1,0 +1,488 @@
+"""Issue 13, "nothing silent": every case found, with its message and proof that nothing
+was written or lost. The command line runs in-process (``gfn_teach.cli.main``), Ctrl-C
+included (a real SIGINT sent to this process); only a few tests compile a training run."""
+
+import dataclasses
+import importlib
+import json
+import os
+import pickle
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gfn_teach as g
+from gfn_teach import checkpoint, memory
+from gfn_teach.cli import main
+from gfn_teach.sampling import sample_terminal_states
+
+train = importlib.import_module("gfn_teach.train")  # the module (g.train is the function)
+TINY = ["--dim", "2", "--side", "6", "--steps", "40", "--eval-every", "10", "--hidden", "16", "--depth", "1"]
+TINY_CONFIG = g.TrainConfig(dim=2, side=6, steps=40, eval_every=10, hidden=16, depth=1)
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under ``folder`` with its bytes: equal snapshots mean nothing changed."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def strict_json(path: Path):
+    """Parse as other languages would: NaN and Infinity are not JSON."""
+    return json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(f"{c} in {path}"))
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    """One tiny finished run, trained once for the whole module; copy it before changing it."""
+    run = tmp_path_factory.mktemp("trained") / "run"
+    assert main(["train", *TINY, "--no-progress", "--out", str(run)]) == 0
+    return run
+
+
+@pytest.fixture
+def run_copy(trained_run, tmp_path):
+    copy = tmp_path / "run"
+    shutil.copytree(trained_run, copy)
+    return copy
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# ----- 1. no run lost -------------------------------------------------------------------------
+def test_train_refuses_an_existing_run_without_overwrite(run_copy, capsys):
+    before = snapshot(run_copy)
+    assert main(["train", *TINY, "--no-progress", "--out", str(run_copy)]) == 2
+    assert "already holds a run; pass --overwrite to replace it as a whole" in error_line(capsys)
+    assert snapshot(run_copy) == before
+
+
+def test_overwrite_replaces_the_whole_folder(run_copy):
+    # What train --overwrite does once a dim-1 run (which has no marginal.png) is trained.
+    assert (run_copy / "marginal.png").exists()  # the old dim-2 run
+    checkpoint.check_run_folder(run_copy, overwrite=True)
+    with checkpoint.new_run_folder(run_copy, overwrite=True) as folder:
+        (folder / "metrics.json").write_text("{}")
+    assert [p.name for p in run_copy.iterdir()] == ["metrics.json"]  # no stale file
+    assert [p.name for p in run_copy.parent.iterdir()] == ["run"]  # no temporary left
+
+
+def test_a_failed_write_keeps_the_old_run_and_leaves_no_folder(run_copy, tmp_path):
+    before = snapshot(run_copy)
+    with pytest.raises(OSError):
+        with checkpoint.new_run_folder(run_copy, overwrite=True) as folder:
+            (folder / "metrics.json").write_text("{}")
+            raise OSError("disk full")
+    assert snapshot(run_copy) == before
+    with pytest.raises(KeyboardInterrupt):
+        with checkpoint.new_run_folder(tmp_path / "new" / "run") as folder:
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_a_folder_of_other_files_is_never_replaced(in_tmp, overwrite, capsys):
+    (in_tmp / "mine").mkdir()
+    (in_tmp / "mine" / "notes.txt").write_text("precious")
+    before = snapshot(in_tmp)
+    assert main(["train", *TINY, "--out", "mine", *overwrite]) == 2
+    assert "holds files that are not part of a run (notes.txt)" in error_line(capsys)
+    assert snapshot(in_tmp) == before
+
+
+@pytest.mark.parametrize("out,message", [("", "--out must name a folder for the run, got ''"),
+                                         (".", "is the current folder or one above it"),
+                                         ("..", "is the current folder or one above it")])
+def test_out_cannot_be_empty_or_the_current_folder(in_tmp, out, message, capsys):
+    (in_tmp / "keep.txt").write_text("x")
+    before = snapshot(in_tmp.parent)
+    assert main(["train", *TINY, "--out", out, "--overwrite"]) == 2
+    assert message in error_line(capsys)
+    assert snapshot(in_tmp.parent) == before
+
+
+def test_a_diverged_run_writes_nothing_not_even_parent_folders(in_tmp, monkeypatch, capsys):
+    raised = []
+    fit = train.Trainer.fit
+
+    def spy(self, *args, **kwargs):
+        try:
+            return fit(self, *args, **kwargs)
+        except train.TrainingDiverged as error:
+            raised.append(error)
+            raise
+
+    monkeypatch.setattr(train.Trainer, "fit", spy)
+    assert main(["train", *TINY, "--no-progress", "--lr", "1e30", "--out", "new/deeper/run"]) == 1
+    line = error_line(capsys)
+    assert line.startswith("python -m gfn_teach train: error: training diverged at step ")
+    assert "learning rate too large (lr=1e+30)" in line and "reward range too wide (R from 0.001 to 2.501)" in line
+    assert line.endswith("nothing was written")
+    assert list(in_tmp.iterdir()) == []
+    # The Python API keeps the finite chunks before the divergence (here: none).
+    partial = raised[0].result
+    assert partial.interrupted and int(partial.state.step) < int(line.split("at step ")[1].split(":")[0])
+    for leaf in jax.tree.leaves(eqx.filter(partial.state.policy, eqx.is_inexact_array)):
+        assert bool(jnp.all(jnp.isfinite(leaf)))
+
+
+# ----- 2. no NaN passed off as a result -------------------------------------------------------
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--lr", "inf"], "lr must be a number finite in float32, got inf"),
+        (["--lr", "1e-46"], "lr must be > 0 and finite in float32"),
+        (["--loss", "tb", "--lr-log-z", "inf"], "lr_log_z must be a number finite in float32, got inf"),
+        (["--loss", "subtb", "--subtb-lambda", "1e-46"], "subtb_lambda must be in (0, 1] and at least 1.18e-38"),
+        (["--r2", "1e39"], "r2 must be a number finite in float32 or null, got 1e+39"),
+        (["--r1", "3e38", "--r2", "3e38"], "R0 + R1 + R2 = 6e+38 is not finite in float32"),
+        (["--r0", "1e-35"], "R0 must be >= 1e-30"),
+        (["--lr", "nan"], "lr must be a number finite in float32, got nan"),
+    ],
+)
+def test_settings_not_finite_in_float32_are_refused_up_front(in_tmp, flags, message, capsys):
+    assert main(["train", *TINY, *flags, "--out", "run"]) == 2
+    assert message in error_line(capsys)
+    assert list(in_tmp.iterdir()) == []
+
+
+# ----- 3. sample never returns a state off the grid -------------------------------------------
+def _rewrite_state(run: Path, state) -> None:
+    """Write ``state`` into a run as a consistent checkpoint (checksum updated), bypassing
+    save_checkpoint's checks: what an older version or another tool could leave behind."""
+    eqx.tree_serialise_leaves(run / "state.eqx", state)
+    record = json.loads((run / "run.json").read_text())
+    record["state_sha256"] = checkpoint.sha256_of(run / "state.eqx")
+    (run / "run.json").write_text(json.dumps(record))
+
+
+def test_sample_refuses_a_checkpoint_with_nan_parameters(run_copy, in_tmp, capsys):
+    state, config = checkpoint.load_checkpoint(run_copy)
+    nan_state = jax.tree.map(lambda x: x * jnp.nan if eqx.is_inexact_array(x) else x, state)
+    _rewrite_state(run_copy, nan_state)
+    assert main(["sample", "--run", str(run_copy), "--n", "50", "--out", "s.npy"]) == 2
+    assert "holds non-finite values (NaN or inf) in .policy" in error_line(capsys)
+    assert not (in_tmp / "s.npy").exists()
+    with pytest.raises(ValueError, match="states outside the grid: its parameters are not finite"):
+        sample_terminal_states(jax.random.PRNGKey(0), config.make_env(), nan_state.policy, 5000)
+    with pytest.raises(ValueError, match="holds non-finite values"):
+        checkpoint.save_checkpoint(in_tmp / "nan", nan_state, config)
+    assert not (in_tmp / "nan").exists()
+
+
+# ----- 4 and 5. skipped metrics are null, metrics.json is strict JSON -------------------------
+def test_skipped_exact_evaluation_is_null_and_said(in_tmp, trained_run, monkeypatch, capsys):
+    monkeypatch.setattr(train, "MAX_EXACT_STATES", 30)  # the 6 x 6 grid is now "too large"
+    # One chunk (--eval-every >= --steps): no speed can be measured either (it was NaN).
+    assert main(["train", *TINY, "--eval-every", "40", "--no-progress", "--out", "run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "exact evaluation skipped: 36 states > 30 (exact metrics will be null)"
+    assert out[-1].startswith("exact evaluation skipped: 36 states > 30  log Z ")
+    assert " n/a steps/s " in out[-1]
+    metrics = strict_json(in_tmp / "run" / "metrics.json")
+    for name in ("exact_tv", "exact_kl", "exact_kl_reverse", "exact_jsd", "steps_to_tv_0.05", "steps_per_second"):
+        assert metrics[name] is None, name
+    assert metrics["exact_evaluation_skipped"] == "36 states > 30"
+    assert metrics["history"]["exact_kl"] == [None]  # was [0.0]
+    assert not (in_tmp / "run" / "marginal.png").exists()
+    exact = strict_json(trained_run / "metrics.json")  # the module's run: 4 chunks, exact
+    assert exact["exact_evaluation_skipped"] is None and exact["steps_per_second"] > 0
+    assert all(isinstance(v, float) for v in exact["history"]["exact_kl"])
+
+
+# ----- 6. seeds -----------------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["train", "sample"])
+@pytest.mark.parametrize("seed", ["4294967296", "-1"])
+def test_seeds_outside_32_bits_are_refused_alike(command, seed, trained_run, in_tmp, capsys):
+    args = TINY + ["--out", "x"] if command == "train" else ["--run", str(trained_run), "--out", "x.npy"]
+    assert main([command, *args, "--seed", seed]) == 2
+    assert f"seed must be an integer in [0, 4294967295] (PRNG seeds are 32-bit), got {seed}" in error_line(capsys)
+    assert list(in_tmp.iterdir()) == []
+
+
+# ----- 7. sizes checked before any work -------------------------------------------------------
+@pytest.mark.parametrize(
+    "flags,message",
+    [
+        (["--side", "100000", "--dim", "4"], "the largest side that fits is"),
+        (["--dim", "64", "--side", "2"], "the largest dim that fits is"),
+        (["--batch-size", "100000000"], "the largest batch_size that fits is"),
+        (["--hidden", "10000000", "--depth", "2"], "the largest hidden that fits is"),
+        (["--steps", "100000000000"], "steps must be an integer in [1, 2147483647]"),
+        (["--depth", "10000"], "depth must be an integer in [0, 256]"),
+    ],
+)
+def test_runs_too_large_for_the_machine_are_refused_before_any_work(in_tmp, monkeypatch, flags, message, capsys):
+    monkeypatch.setattr(memory, "machine_memory", lambda: 8 * 10**9)  # the same on every machine
+    start = time.perf_counter()
+    assert main(["train", *TINY, *flags, "--out", "run"]) == 2
+    line = error_line(capsys)
+    assert message in line
+    assert "more than the 8 GB of this machine" in line or "must be an integer" in line
+    assert time.perf_counter() - start < 5 and list(in_tmp.iterdir()) == []
+
+
+def test_the_largest_value_named_really_fits(monkeypatch):
+    monkeypatch.setattr(memory, "machine_memory", lambda: 8 * 10**9)
+    sizes = dataclasses.asdict(dataclasses.replace(TINY_CONFIG, batch_size=10**8))
+    with pytest.raises(ValueError, match=r"the largest batch_size that fits is (\d+)") as caught:
+        memory.check_training_fits(sizes, train.MAX_EXACT_STATES)
+    fit = int(caught.value.args[0].split("the largest batch_size that fits is ")[1].split()[0])
+    memory.check_training_fits({**sizes, "batch_size": fit}, train.MAX_EXACT_STATES)
+    with pytest.raises(ValueError):
+        memory.check_training_fits({**sizes, "batch_size": fit + 1}, train.MAX_EXACT_STATES)
+
+
+def test_terminal_distribution_refuses_a_grid_it_cannot_hold(monkeypatch):
+    monkeypatch.setattr(memory, "machine_memory", lambda: 8 * 10**9)
+    env = g.Hypergrid(6, 20)
+    with pytest.raises(ValueError, match=r"Hypergrid\(dim=6, side=20\) \(6.4e\+07 states\) needs about .* GB"):
+        g.terminal_distribution(g.TabularPolicy(g.Hypergrid(2, 2)), env)
+
+
+# ----- 8. Ctrl-C ------------------------------------------------------------------------------
+def _interrupt(monkeypatch, before: int, after: int, trainers: list):
+    """Make every Trainer send this process ``before`` SIGINTs before its first chunk and
+    ``after`` once it has finished; the trainers are appended to ``trainers``."""
+    original_init = train.Trainer.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        run_chunk, trainers[:] = self.run_chunk, [*trainers, self]
+
+        def run_chunk_then_interrupt(state, n):
+            for _ in range(before):
+                os.kill(os.getpid(), signal.SIGINT)
+            out = run_chunk(state, n)
+            for _ in range(after):
+                os.kill(os.getpid(), signal.SIGINT)
+            self.run_chunk = run_chunk  # once
+            return out
+
+        self.run_chunk = run_chunk_then_interrupt
+
+    monkeypatch.setattr(train.Trainer, "__init__", init)
+
+
+def test_ctrl_c_saves_the_completed_chunks_and_they_resume_exactly(in_tmp, trained_run, monkeypatch, capsys):
+    trainers, handler = [], signal.getsignal(signal.SIGINT)
+    _interrupt(monkeypatch, before=0, after=1, trainers=trainers)
+    assert main(["train", *TINY, "--no-progress", "--out", "run"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err.strip() == "Ctrl-C: stopping after the current chunk (press it again to abort)"
+    assert captured.out.startswith("interrupted at step 10 of 40: exact TV ")
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+    record = strict_json(in_tmp / "run" / "run.json")
+    assert record["steps_done"] == 10 and record["complete"] is False
+    metrics = strict_json(in_tmp / "run" / "metrics.json")
+    assert metrics["interrupted"] is True and metrics["history"]["step"] == [10]
+    state, config = checkpoint.load_checkpoint(in_tmp / "run")
+    assert int(state.step) == 10
+    # Resuming for the 30 remaining steps gives the uninterrupted run's numbers.
+    resumed = trainers[0].fit(state, progress=False, steps=config.steps - int(state.step))
+    whole = strict_json(trained_run / "metrics.json")["history"]["exact_tv"]
+    np.testing.assert_array_equal(resumed.history["exact_tv"], np.float32(whole[1:]))
+
+
+def test_a_second_ctrl_c_aborts_at_once_and_writes_nothing(in_tmp, monkeypatch, capsys):
+    _interrupt(monkeypatch, before=2, after=0, trainers=[])
+    assert main(["train", *TINY, "--no-progress", "--out", "run"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["Ctrl-C: stopping after the current chunk (press it again to abort)",
+                   "python -m gfn_teach train: interrupted; nothing was written"]
+    assert list(in_tmp.iterdir()) == []
+
+
+# ----- 9. strict types at every door ----------------------------------------------------------
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("learn_backward", "false", "learn_backward must be true or false (a bool), got 'false' (str)"),
+        ("lr", "0.001", "lr must be a number finite in float32, got '0.001' (str)"),
+        ("hidden", 16.0, "hidden must be an integer >= 1, got 16.0 (float)"),
+        ("seed", None, "seed must be an integer in [0, 4294967295]"),
+    ],
+)
+def test_config_json_with_a_wrong_type_names_field_and_file(run_copy, field, value, message, capsys):
+    data = json.loads((run_copy / "config.json").read_text())
+    data[field] = value
+    (run_copy / "config.json").write_text(json.dumps(data))
+    assert main(["sample", "--run", str(run_copy), "--n", "5", "--out", str(run_copy.parent / "s.npy")]) == 2
+    line = error_line(capsys)
+    assert f"{str(run_copy / 'config.json')!r}: {message}" in line
+    assert not (run_copy.parent / "s.npy").exists()
+
+
+def test_invalid_json_names_the_file(run_copy):
+    (run_copy / "config.json").write_text('{"dim": 2,')
+    with pytest.raises(ValueError, match=r"config.json': not valid JSON: Expecting"):
+        checkpoint.load_config(run_copy)
+    (run_copy / "config.json").write_text('{"dim": NaN}')
+    with pytest.raises(ValueError, match="config.json': not valid JSON: NaN is not a valid JSON value"):
+        checkpoint.load_config(run_copy)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(learn_backward="no"), "learn_backward must be true or false (a bool), got 'no'"),
+        (dict(lr=True), "lr must be a number finite in float32, got True (bool)"),
+        (dict(dim=True), "dim must be an integer >= 1, got True (bool)"),
+        (dict(loss=3), "loss must be a string, got 3 (int)"),
+    ],
+)
+def test_train_config_types_are_strict(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        g.TrainConfig(**kwargs)
+
+
+def test_numpy_scalars_are_accepted_everywhere_as_python_values():
+    config = g.TrainConfig(dim=np.int64(2), side=np.int32(6), lr=np.float32(0.5), learn_backward=np.bool_(False))
+    assert type(config.dim) is int and type(config.lr) is float and config.learn_backward is False
+    assert config == g.TrainConfig(dim=2, side=6, lr=0.5, learn_backward=False)
+    assert g.TrainConfig.from_json(config.to_json()) == config
+    assert g.Trainer(TINY_CONFIG, n_seeds=np.int64(2)).n_seeds == 2
+    assert g.Hypergrid(np.int64(2), np.int64(6)).n_states == 36
+
+
+# ----- 10. a checkpoint that disagrees with itself -------------------------------------------
+def test_config_json_edited_after_saving(run_copy, capsys):
+    data = json.loads((run_copy / "config.json").read_text())
+    data["hidden"] = 32
+    (run_copy / "config.json").write_text(json.dumps(data))
+    assert main(["sample", "--run", str(run_copy), "--n", "5", "--out", str(run_copy.parent / "s.npy")]) == 2
+    assert "config.json in" in (line := error_line(capsys))
+    assert "was changed after the run was saved: hidden: saved 16, config.json 32" in line
+
+
+def test_config_and_record_edited_together_still_do_not_fit_the_state(run_copy):
+    for name in ("config.json", "run.json"):
+        data = json.loads((run_copy / name).read_text())
+        (data["config"] if name == "run.json" else data)["hidden"] = 32
+        (run_copy / name).write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=r"state.eqx' does not match config.json: .policy.mlp.layers\[0\].weight "
+                                         r"is float32\[16, 12\] in the file, config.json gives float32\[32, 12\]"):
+        checkpoint.load_checkpoint(run_copy)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_state_fails_its_checksum(run_copy, damage):
+    data = bytearray((run_copy / "state.eqx").read_bytes())
+    data = data[: len(data) // 2] if damage == "truncate" else data[:-50] + bytes([data[-50] ^ 1]) + data[-49:]
+    (run_copy / "state.eqx").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"state.eqx in '.*' fails its checksum .*changed or corrupted"):
+        checkpoint.load_checkpoint(run_copy)
+
+
+def test_a_truncated_state_with_a_matching_checksum_is_one_clear_error(run_copy):
+    data = (run_copy / "state.eqx").read_bytes()
+    (run_copy / "state.eqx").write_bytes(data[: len(data) // 2])
+    record = json.loads((run_copy / "run.json").read_text())
+    record["state_sha256"] = checkpoint.sha256_of(run_copy / "state.eqx")
+    (run_copy / "run.json").write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=r"state.eqx' cannot be read at \.") as caught:
+        checkpoint.load_checkpoint(run_copy)
+    assert "\n" not in str(caught.value)
+
+
+def test_no_pickle_ever(run_copy, monkeypatch):
+    # A state.eqx whose first record is a pickled object array, with a valid checksum.
+    with open(run_copy / "state.eqx", "wb") as f:
+        np.save(f, np.array([{"evil": 1}], dtype=object), allow_pickle=True)
+    record = json.loads((run_copy / "run.json").read_text())
+    record["state_sha256"] = checkpoint.sha256_of(run_copy / "state.eqx")
+    (run_copy / "run.json").write_text(json.dumps(record))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pickle was used")
+
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(pickle, "loads", refuse)
+    with pytest.raises(ValueError, match="Object arrays cannot be loaded when allow_pickle=False"):
+        checkpoint.load_checkpoint(run_copy)
+
+
+def test_a_run_without_its_record_is_refused(run_copy):
+    (run_copy / "run.json").unlink()
+    with pytest.raises(ValueError, match=r"no run.json in '.*': not a complete gfn_teach run"):
+        checkpoint.load_checkpoint(run_copy)
+
+
+# ----- 11. rollouts, trainers and checkpoints check their inputs ------------------------------
+@pytest.mark.parametrize("epsilon", [2.0, -0.5, float("nan"), True])
+def test_forward_rollout_refuses_a_bad_epsilon(small_env, epsilon):
+    with pytest.raises(ValueError, match=r"epsilon must be a number in \[0, 1\]"):
+        g.forward_rollout(jax.random.PRNGKey(0), small_env, g.TabularPolicy(small_env), 4, epsilon)
+
+
+def test_trainer_refuses_an_env_of_another_shape():
+    with pytest.raises(ValueError, match=r"env is Hypergrid\(dim=3, side=6\) but the config has dim=2, side=6"):
+        g.Trainer(TINY_CONFIG, env=g.Hypergrid(3, 6))
+
+
+def test_save_checkpoint_refuses_a_state_that_does_not_match_its_config(tmp_path):
+    # Shapes are checked before values, so shape-only states (no weights computed) suffice.
+    wider = checkpoint.state_like(dataclasses.replace(TINY_CONFIG, hidden=32))
+    with pytest.raises(ValueError, match=r"does not match the config: .policy.mlp.layers\[0\].weight is float32\[32, 12\]"):
+        checkpoint.save_checkpoint(tmp_path / "a", wider, TINY_CONFIG)
+    add_seed_axis = lambda x: jax.ShapeDtypeStruct((2, *x.shape), x.dtype) if isinstance(x, jax.ShapeDtypeStruct) else x
+    seeds = jax.tree.map(add_seed_axis, checkpoint.state_like(TINY_CONFIG))
+    with pytest.raises(ValueError, match="must be saved one seed at a time"):
+        checkpoint.save_checkpoint(tmp_path / "b", seeds, TINY_CONFIG)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ----- 12. KL is exact except where q = 0 -----------------------------------------------------
+def test_kl_floors_q_only_where_it_is_zero():
+    p = jnp.array([0.5, 0.5])
+    exact = 0.5 * np.log(0.5) + 0.5 * np.log(0.5 / 1e-35)
+    np.testing.assert_allclose(g.kl_divergence(p, jnp.array([1.0, 1e-35])), exact, rtol=1e-5)  # was 33.85
+    np.testing.assert_allclose(g.kl_divergence(p, jnp.array([1.0, 0.0])), 0.5 * np.log(0.5) + 0.5 * np.log(0.5 / 1e-30), rtol=1e-5)
+
+
+# ----- 13. sample: progress, bounded memory, output checked first -----------------------------
+@pytest.mark.parametrize(
+    "out,flags,message",
+    [
+        ("folder.npy", [], "--out 'folder.npy' is a folder; name a .npy file"),
+        ("a_file/s.npy", [], "--out folder 'a_file' does not exist or is not a folder"),
+        ("exists.npy", [], "--out 'exists.npy' exists; pass --overwrite to replace it"),
+        ("s.npy", ["--n", "1000000000000000"], "--n 1000000000000000 needs about 8 PB on disk"),
+    ],
+)
+def test_sample_checks_its_output_before_any_work(trained_run, in_tmp, out, flags, message, monkeypatch, capsys):
+    (in_tmp / "folder.npy").mkdir()
+    (in_tmp / "a_file").write_text("x")
+    (in_tmp / "exists.npy").write_text("keep")
+    before = snapshot(in_tmp)
+    monkeypatch.setattr(checkpoint, "load_checkpoint", lambda *a: pytest.fail("loaded before checking --out"))
+    assert main(["sample", "--run", str(trained_run), "--out", out, *flags]) == 2
+    assert message in error_line(capsys)
+    assert snapshot(in_tmp) == before
+
+
+def test_sample_writes_in_batches_with_a_progress_bar(trained_run, in_tmp, capsys):
+    assert main(["sample", "--run", str(trained_run), "--n", "5000", "--out", "s.npy", "--seed", "3"]) == 0
+    assert "5000/5000" in capsys.readouterr().err  # the progress bar
+    samples = np.load(in_tmp / "s.npy")
+    state, config = checkpoint.load_checkpoint(trained_run)
+    direct = sample_terminal_states(jax.random.PRNGKey(3), config.make_env(), state.policy, 5000)
+    np.testing.assert_array_equal(samples, direct)  # same numbers as one array in memory
+    assert samples.dtype == np.int32 and samples.min() >= 0 and samples.max() <= 5
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["s.npy"]  # no temporary left
