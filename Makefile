@@ -106,7 +106,7 @@ test-browser: $(STAMP) chromium
 # ---------------------------------------------------------------- command line
 train: $(STAMP)
 	$(BIN)/python -m gfn_teach train --dim 2 --side 20 --reward easy --loss db --steps 3000 \
-	  --batch-size 16 --hidden 256 --depth 2 --lr 1e-3 --seed 0 --out runs/db2d
+	  --batch-size 16 --hidden 256 --depth 2 --lr 1e-3 --seed 0 --out runs/db2d --overwrite
 
 # ---------------------------------------------------------------- benchmark
 # Peer venvs under benchmarks/.envs (idempotent), then the alternating side-by-side runs;

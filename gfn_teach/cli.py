@@ -155,7 +155,11 @@ def run_train(args: argparse.Namespace) -> int:
         save_checkpoint(folder, result.state, config)
         save_json(folder / "metrics.json", metrics)
         if config.dim >= 2 and trainer.exact:
-            fig = plot_marginals(trainer.env, result.history["marginal"][-1], f"learned ({config.loss})")
+            history = result.history
+            fig = plot_marginals(
+                trainer.env, history["marginal"][-1], config.loss.upper(),
+                step=history["step"][-1], exact_tv=history["exact_tv"][-1],
+            )
             fig.savefig(folder / "marginal.png", dpi=120)
             plt.close(fig)
     exact = (
