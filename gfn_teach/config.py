@@ -39,7 +39,9 @@ class TrainConfig:
     learn_backward: bool = _doc(True, "learn P_B (--no-learn-backward: uniform over valid parents)")
     lr: float = _doc(1e-3, "Adam learning rate of the network")
     lr_log_z: float = _doc(0.1, "Adam learning rate of log Z (used by tb)")
-    subtb_lambda: float = _doc(0.9, "geometric weight lambda of sub-trajectory balance")
+    subtb_lambda: float = _doc(
+        0.9, "SubTB weight lambda > 0 of a length-k sub-trajectory, lambda**k (large: towards TB)"
+    )
     epsilon_start: float = _doc(1.0, "exploration: probability of a uniform action at step 0")
     epsilon_end: float = _doc(0.0, "exploration probability after the decay")
     exploration_steps: int = _doc(1000, "steps over which epsilon decays linearly")
@@ -74,8 +76,8 @@ class TrainConfig:
         for name in ("epsilon_start", "epsilon_end"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        if not 0 < self.subtb_lambda <= 1:
-            raise ValueError(f"subtb_lambda must be in (0, 1], got {self.subtb_lambda!r}")
+        if not self.subtb_lambda > 0:  # any positive lambda (Madan et al., 2023); False for NaN
+            raise ValueError(f"subtb_lambda must be > 0, got {self.subtb_lambda!r}")
         if self.policy == "tabular" and self.side**self.dim > 1_000_000:
             raise ValueError(
                 f"policy 'tabular' needs side**dim <= 1,000,000 states, got {self.side**self.dim}"
