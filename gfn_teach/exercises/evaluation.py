@@ -1,4 +1,4 @@
-"""Checkers for chapters 7 and 8: KL with zeros, the sampling noise floor, a masked P_B.
+"""Checkers for chapters 7 and 8: KL with zeros, a trained TV, the noise floor, a masked P_B.
 
 Each checker recomputes the answer independently (NumPy in float64, never the library
 function the reader is re-deriving) and prints a hint when the reader's answer differs.
@@ -68,6 +68,34 @@ def check_kl_divergence(fn) -> bool:
             return report(False, f"{name}: use the natural logarithm (nats), not log2.")
         return report(False, f"{name}: got {value:.5g}, expected {expected:.5g}.")
     return report(True, "", "your KL matches on dense distributions and on ones with zeros.")
+
+
+# ----- chapter 7: a training run that reaches a TV ---------------------------------------
+def check_trained_tv(result, threshold: float = 0.05, n_modes: int = 4) -> bool:
+    """Check that a training run ends at exact TV <= ``threshold``.
+
+    Args:
+        result: a :class:`gfn_teach.TrainResult` of one seed (no ``n_seeds``).
+        threshold: the exact TV to reach at the last evaluation.
+        n_modes: the number of modes of the grid (4 on a 2D grid), for the hint.
+    """
+    history = result.history
+    tv = np.asarray(history["exact_tv"], np.float64)
+    if tv.ndim != 1:
+        return report(False, f"train one seed (no n_seeds): the history has shape {tv.shape}.")
+    last = float(tv[-1])
+    if not np.isfinite(last) or not np.all(np.isfinite(np.asarray(history["loss"]))):
+        return report(False, "the loss or the TV became NaN: check the loss on a batch first.")
+    if last <= threshold:
+        return report(True, "", f"final exact TV {last:.3f} <= {threshold}.")
+    hint = f"final exact TV {last:.3f} > {threshold}. "
+    if int(np.asarray(history["modes_found"])[-1]) < n_modes:
+        hint += "Some modes were never sampled: keep the exploration (epsilon from 1 down to 0)."
+    elif tv[-1] < tv[0] and len(tv) > 1 and tv[-1] < 0.8 * np.min(tv[:-1]):
+        hint += "The TV is still falling: train for more steps."
+    else:
+        hint += "Check that the trainer's loss is your SubTB, with lambda around 0.9 and lr 1e-3."
+    return report(False, hint)
 
 
 # ----- chapter 7: the sampling noise floor ----------------------------------------------

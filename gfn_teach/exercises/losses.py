@@ -1,4 +1,4 @@
-"""Checkers for chapters 4 to 6: a state's log inflow, a TB residual, a DB residual.
+"""Checkers for chapters 4 to 7: a state's log inflow, a TB residual, a DB residual, SubTB.
 
 Each checker recomputes the answer independently, with plain NumPy loops over the policy's
 raw outputs (never the library loss the reader is re-deriving), and prints a hint when the
@@ -234,3 +234,98 @@ def check_db_residual(fn) -> bool:
                 )
             return report(False, hint)
     return report(True, "", "Its mean square over a batch is g.detailed_balance.")
+
+
+# ----- chapter 7: sub-trajectory balance, from its equation ----------------------------------
+def _subtb_reference(terms, lam: float, variant: str = "correct") -> float:
+    """SubTB(lambda) from the terms, one trajectory and one pair (i, j) at a time, in NumPy.
+
+    ``variant`` computes a typical mistake instead, so that the checker can name it:
+    ``"no_log_r"`` (pairs end at x, the sink and its log R are left out), ``"unnormalised"``
+    (no division by the sum of the weights), ``"global"`` (one normalisation over the whole
+    batch), ``"padding"`` (pairs beyond the sink are counted).
+    """
+    log_pf, log_pb = np.asarray(terms.log_pf, np.float64), np.asarray(terms.log_pb, np.float64)
+    log_flow = np.asarray(terms.log_flow, np.float64)
+    padding = np.asarray(terms.is_padding)
+    log_r = np.asarray(terms.log_reward, np.float64)
+    n_nodes = log_flow.shape[0]
+    numerators, denominators = [], []
+    for b in range(log_pf.shape[1]):
+        sink = int(np.sum(~padding[:, b]))  # n + 1: the index of s_f
+        flow = np.concatenate([log_flow[:sink, b], [log_r[b]], log_flow[sink + 1 :, b]])
+        last = {"no_log_r": sink - 1, "padding": n_nodes - 1}.get(variant, sink)
+        num = den = 0.0
+        for i in range(last + 1):
+            for j in range(i + 1, last + 1):
+                delta = flow[i] + log_pf[i:j, b].sum() - flow[j] - log_pb[i:j, b].sum()
+                num += lam ** (j - i) * delta**2
+                den += lam ** (j - i)
+        numerators.append(num)
+        denominators.append(den)
+    num, den = np.array(numerators), np.array(denominators)
+    if variant == "unnormalised":
+        return float(np.mean(num))
+    if variant == "global":
+        return float(num.sum() / den.sum())
+    return float(np.mean(num / np.maximum(den, 1e-300)))
+
+
+@lru_cache(maxsize=1)
+def _subtb_batches():
+    """``(terms, lam)`` cases: uniform and learned P_B, lambda below, at and above 1."""
+    env = Hypergrid(2, 5, "easy")
+    cases = []
+    for learn_backward, seed in ((False, 0), (True, 1)):
+        policy = MLPPolicy(env, jax.random.PRNGKey(seed), hidden=16, depth=1, learn_backward=learn_backward)
+        traj = forward_rollout(jax.random.PRNGKey(seed + 20), env, policy, 8, epsilon=0.6)
+        terms = trajectory_terms(policy, env, traj)
+        for lam in (0.9, 0.3, 2.5):
+            cases.append((terms, lam))
+    return cases
+
+
+_SUBTB_HINTS = {
+    "no_log_r": "the pairs must run up to the sink s_f = s_{n+1}, whose flow is R(x): "
+    "log F(s_{n+1}) := log R(x) (the pairs (i, n+1) are TB-like, with the stop step).",
+    "unnormalised": "divide each trajectory's weighted sum by the sum of its weights "
+    "sum_{i<j} lambda^(j-i), then average over trajectories.",
+    "global": "normalise each trajectory by its own sum of weights, then average over "
+    "trajectories (not one sum over the whole batch).",
+    "padding": "only the pairs 0 <= i < j <= n+1 count: mask the padding nodes after the sink.",
+}
+
+
+def check_subtb(fn) -> bool:
+    r"""Check ``fn(terms, lam) -> scalar``: SubTB(:math:`\lambda`) of a batch.
+
+    With nodes :math:`s_0, \dots, s_n = x, s_{n+1} = s_f` and :math:`\log F(s_{n+1}) := \log R(x)`,
+
+    .. math::
+        \mathcal L = \frac1B \sum_\tau \frac{\sum_{0 \le i < j \le n+1} \lambda^{j-i}\,
+        \delta_{ij}^2}{\sum_{0 \le i < j \le n+1} \lambda^{j-i}}, \qquad
+        \delta_{ij} = \log F(s_i) + \sum_{t=i}^{j-1} \log P_F(s_{t+1}|s_t) - \log F(s_j)
+        - \sum_{t=i}^{j-1} \log P_B(s_t|s_{t+1}).
+
+    Compared with NumPy loops over the pairs of each trajectory (uniform and learned
+    backward policies, :math:`\lambda` = 0.9, 0.3 and 2.5); typical mistakes get a hint.
+    """
+    for terms, lam in _subtb_batches():
+        value, problem = scalar_answer(fn, terms, lam, shape_hint="return one number (the batch mean),")
+        if problem:
+            return report(False, problem)
+        expected = _subtb_reference(terms, lam)
+        if np.isclose(value, expected, rtol=1e-3, atol=1e-4):
+            continue
+        where = f"with lambda = {lam}: got {value:.5g}, expected {expected:.5g}. "
+        for variant, hint in _SUBTB_HINTS.items():
+            if np.isclose(value, _subtb_reference(terms, lam, variant), rtol=1e-3, atol=1e-4):
+                return report(False, where + hint)
+        if np.isclose(value, _subtb_reference(terms, 1.0), rtol=1e-3, atol=1e-4):
+            return report(False, where + "every pair has the same weight: weight a pair (i, j) by lambda**(j - i).")
+        return report(
+            False,
+            where + "delta_ij = (log F(s_i) - C_i) - (log F(s_j) - C_j), with C_k the sum of "
+            "log P_F - log P_B over the steps t < k.",
+        )
+    return report(True, "", "Its value is g.subtrajectory_balance's, for lambda below and above 1.")
