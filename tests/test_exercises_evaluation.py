@@ -122,6 +122,10 @@ def _fake_run(tv, modes=(4, 4, 4), loss=(1.0, 0.5, 0.2)):
 def test_trained_tv_accepts_a_run_below_the_threshold(capsys):
     assert check_trained_tv(_fake_run([0.5, 0.1, 0.04]))
     assert "final exact TV 0.040 <= 0.05" in capsys.readouterr().out
+    # several seeds: the median counts, and every seed is reported
+    seeds = _fake_run(np.array([[0.5, 0.6, 0.5], [0.03, 0.04, 0.2]]), modes=np.full((2, 3), 4), loss=np.ones((2, 3)))
+    assert check_trained_tv(seeds.history)
+    assert "median of 3 seeds: 0.030 0.040 0.200" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -132,7 +136,8 @@ def test_trained_tv_accepts_a_run_below_the_threshold(capsys):
         (_fake_run([0.5, 0.1, 0.1]), "Check that the trainer's loss"),
         (_fake_run([0.5, 0.1, float("nan")]), "NaN"),
         (_fake_run([0.5, 0.1, 0.04], loss=(1.0, float("nan"), 0.1)), "NaN"),
-        (_fake_run(np.full((3, 4), 0.01)), "train one seed"),
+        (_fake_run(np.full((3, 4, 2), 0.01)), "pass one run's history"),
+        (_fake_run(np.array([[0.5, 0.6], [0.06, 0.2]]), modes=np.full((2, 2), 4), loss=np.ones((2, 2))), "median of 2 seeds"),
     ],
 )
 def test_trained_tv_rejects_runs_that_did_not_get_there(run, hint, capsys):

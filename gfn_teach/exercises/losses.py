@@ -16,7 +16,7 @@ import numpy as np
 
 from ..exact import exact_tabular_policy
 from ..hypergrid import Hypergrid
-from ..losses import trajectory_terms
+from ..losses import TrajectoryTerms, trajectory_terms
 from ..policy import MLPPolicy
 from ..rollout import forward_rollout
 from ._check import call_reader, report, scalar_answer
@@ -273,13 +273,26 @@ def _subtb_reference(terms, lam: float, variant: str = "correct") -> float:
 
 @lru_cache(maxsize=1)
 def _subtb_batches():
-    """``(terms, lam)`` cases: uniform and learned P_B, lambda below, at and above 1."""
-    env = Hypergrid(2, 5, "easy")
+    """``(terms, lam)`` cases: random terms of 8 trajectories of 1 to 9 actions, lambda below,
+    at and above 1. Random numbers test the algebra, and need no rollout (nothing to compile)."""
+    rng = np.random.default_rng(0)
+    T, B = 9, 8
     cases = []
-    for learn_backward, seed in ((False, 0), (True, 1)):
-        policy = MLPPolicy(env, jax.random.PRNGKey(seed), hidden=16, depth=1, learn_backward=learn_backward)
-        traj = forward_rollout(jax.random.PRNGKey(seed + 20), env, policy, 8, epsilon=0.6)
-        terms = trajectory_terms(policy, env, traj)
+    for lengths in (rng.integers(1, T + 1, size=B), np.array([T, 1, 2, T, 5, 3, T, 7])):
+        step = np.arange(T)[:, None]
+        is_padding = step >= lengths[None, :]  # actions 0..n are real, the last is the stop
+        is_stop = step == lengths[None, :] - 1
+        log_pf = np.where(is_padding, 0.0, -rng.exponential(1.0, (T, B)))
+        log_pb = np.where(is_padding | is_stop, 0.0, -rng.exponential(0.7, (T, B)))
+        terms = TrajectoryTerms(
+            log_pf=jnp.asarray(log_pf, jnp.float32),
+            log_pb=jnp.asarray(log_pb, jnp.float32),
+            log_flow=jnp.asarray(rng.normal(2.0, 1.0, (T + 1, B)), jnp.float32),
+            is_stop=jnp.asarray(is_stop),
+            is_padding=jnp.asarray(is_padding),
+            log_reward=jnp.asarray(rng.normal(0.0, 1.0, B), jnp.float32),
+            log_z=jnp.asarray(1.5, jnp.float32),
+        )
         for lam in (0.9, 0.3, 2.5):
             cases.append((terms, lam))
     return cases
@@ -307,8 +320,9 @@ def check_subtb(fn) -> bool:
         \delta_{ij} = \log F(s_i) + \sum_{t=i}^{j-1} \log P_F(s_{t+1}|s_t) - \log F(s_j)
         - \sum_{t=i}^{j-1} \log P_B(s_t|s_{t+1}).
 
-    Compared with NumPy loops over the pairs of each trajectory (uniform and learned
-    backward policies, :math:`\lambda` = 0.9, 0.3 and 2.5); typical mistakes get a hint.
+    Compared with NumPy loops over the pairs of each trajectory, on random terms of
+    trajectories of 1 to 9 actions and :math:`\lambda` = 0.9, 0.3 and 2.5; typical mistakes
+    get a hint.
     """
     for terms, lam in _subtb_batches():
         value, problem = scalar_answer(fn, terms, lam, shape_hint="return one number (the batch mean),")
