@@ -21,7 +21,9 @@ Sections of the report:
   2. 4D 20^4: steps/s and compile seconds (a short run).
   3. gfn_teach alone on 20^4: steps and seconds to exact TV <= 0.1 (DB, TB), peak memory.
   4. benchmarks/speed.py (exact DP time on 20^4, vmap over 8 seeds).
-  5. The targets, met or not.
+  0. Like-for-like comparisons first (runs of both libraries that learned); the ratios measured
+     on runs that did not learn are listed and flagged (their trajectories are short).
+  5. The targets, met or not (speed targets on runs that did not learn: not like-for-like).
 
 Writes benchmarks/results/latest.md, a dated copy, latest.json (raw results) and refreshes
 book/appendix_benchmarks.md (unless --no-book). --quick writes benchmarks/results/quick.md only.
@@ -64,6 +66,8 @@ REC_FLAGS = ["--learn-backward", "--epsilon-start", "1.0", "--exploration-steps"
 
 TV_2D = 0.05
 TV_4D = 0.1
+# A run whose final exact TV is above this did not learn (a policy on one mode of four: 0.75).
+LEARNED_TV = 0.3
 
 
 def command(lib: str) -> list[str]:
@@ -205,6 +209,34 @@ def tv_ratio_cell(ours: list[dict], peer: list[dict]) -> str:
     if not ratios:
         return "—"
     return (">" if bound else "") + ratio_str(med(ratios))
+
+
+def not_learned(runs: list[dict]) -> str | None:
+    """Why these runs' speed is not like-for-like (they did not learn), or None if they learned.
+
+    gfn_teach skips the network once every trajectory has stopped and torchgfn stops sampling
+    when every trajectory has ended, while gfnx always rolls out the maximal length: on a
+    policy that stops early (untrained, or collapsed onto the origin's corner), the first two
+    look faster than they are on a policy that samples the target.
+    """
+    finals = [x.get("final_tv") for x in runs]
+    if any(v is None for v in finals):  # a speed-only run: no TV, a few steps from initialisation
+        return f"untrained ({med([x['steps'] for x in runs]):.0f} steps from initialisation)"
+    tv = med(finals)
+    return None if tv <= LEARNED_TV else f"did not learn (final TV {fmt(tv)})"
+
+
+def like_for_like(ours: list[dict], peer: list[dict]) -> str | None:
+    """None when both libraries' runs learned the same distribution (final TVs within a factor
+    2), the nearest the raw results come to matched trajectory lengths; else why not."""
+    peer_name = peer[0]["library"]
+    reasons = [f"{lib} {why}" for lib, why in (("gfn_teach", not_learned(ours)), (peer_name, not_learned(peer))) if why]
+    if reasons:
+        return "; ".join(reasons)
+    tv_ours, tv_peer = med([x["final_tv"] for x in ours]), med([x["final_tv"] for x in peer])
+    if max(tv_ours, tv_peer) > 2 * min(tv_ours, tv_peer):
+        return f"final TVs differ (gfn_teach {fmt(tv_ours)}, {peer_name} {fmt(tv_peer)} after {med([x['steps'] for x in peer]):.0f} steps)"
+    return None
 
 
 def machine_info() -> dict:
@@ -380,8 +412,8 @@ def write_report(raw: dict, book: bool = True) -> None:
     def speed_table(runs, title):
         L.append(title)
         L.append("")
-        L.append("| loss | library | steps/s | ratio (steps/s) | compile s | ratio (compile) | peak RSS MiB |")
-        L.append("|---|---|---|---|---|---|---|")
+        L.append("| loss | library | steps/s | ratio (steps/s) | compile s | ratio (compile) | peak RSS MiB | runs learned? |")
+        L.append("|---|---|---|---|---|---|---|---|")
         for loss in ("db", "tb"):
             ours = runs[loss]["gfn_teach"]
             for lib in LIBS:
@@ -394,10 +426,67 @@ def write_report(raw: dict, book: bool = True) -> None:
                 else:
                     r1 = ratio_str(paired_ratio(ours, rs, "steps_per_second", True))
                     r2 = ratio_str(paired_ratio(ours, rs, "compile_seconds", False))
-                L.append(f"| {loss.upper()} | {lib} | {fmt(sps)} | {r1} | {fmt(cs)} | {r2} | {fmt(rss)} |")
+                    if like_for_like(ours, rs):
+                        r1 += " ⚠"
+                why = not_learned(rs)
+                learned = f"**no**: {why}" if why else f"yes (final TV {fmt(med([x['final_tv'] for x in rs]))})"
+                L.append(f"| {loss.upper()} | {lib} | {fmt(sps)} | {r1} | {fmt(cs)} | {r2} | {fmt(rss)} | {learned} |")
+        L.append("")
+        L.append("⚠: not like-for-like (runs that did not learn, or learned to different final TVs; "
+                 "see the first section).")
         L.append("")
 
     tg_steps = args.steps_2d_torchgfn or args.steps_2d
+    # ---- lead: the like-for-like comparisons, then the others, flagged
+    L.append("## Like-for-like comparisons first")
+    L.append("")
+    L.append(f"A speed ratio compares libraries fairly only when their runs sample trajectories of the "
+             f"same lengths. gfn_teach skips the network once every trajectory of the batch has stopped "
+             f"(and its loss runs it on the visited states only), torchgfn stops sampling when every "
+             f"trajectory has ended, while gfnx always rolls out the maximal length. A run that did not "
+             f"learn (an untrained policy, or one collapsed onto the corner at the origin) stops early, "
+             f"so it makes gfn_teach and torchgfn look faster than they are on a policy that samples "
+             f"the target. The raw results do not record trajectory lengths; the nearest thing to "
+             f"matched lengths is a pair of runs that both learned the same distribution (final exact "
+             f"TV ≤ {LEARNED_TV} for both, within a factor 2 of each other), and the fairest figure is the training "
+             f"time to a given exact TV, which compares outcomes rather than steps.")
+    L.append("")
+    L.append("| comparison (2D, both libraries learned the same distribution) | gfn_teach | peer | ratio (> 1×: gfn_teach better) |")
+    L.append("|---|---|---|---|")
+    matched = 0
+    for loss in ("db", "tb"):
+        ours = runs2[loss]["gfn_teach"]
+        for lib in PEERS:
+            rs = runs2[loss][lib]
+            if like_for_like(ours, rs):
+                continue
+            matched += 1
+            L.append(f"| {loss.upper()} vs {lib}: steps/s | {fmt(med([x['steps_per_second'] for x in ours]))} "
+                     f"(final TV {fmt(med([x['final_tv'] for x in ours]))}) | "
+                     f"{fmt(med([x['steps_per_second'] for x in rs]))} (final TV {fmt(med([x['final_tv'] for x in rs]))}) | "
+                     f"{ratio_str(paired_ratio(ours, rs, 'steps_per_second', True))} |")
+            L.append(f"| {loss.upper()} vs {lib}: training seconds to exact TV ≤ {TV_2D} | {tv_time_cell(ours)} | "
+                     f"{tv_time_cell(rs)} | {tv_ratio_cell(ours, rs)} |")
+    if not matched:
+        L.append("| (none: no pair of runs where both libraries learned) | | | |")
+    L.append("")
+    flagged = []
+    for runs, grid in ((runs2, "2D"), (runs4, "4D")):
+        for loss in ("db", "tb"):
+            ours = runs[loss]["gfn_teach"]
+            for lib in PEERS:
+                why = like_for_like(ours, runs[loss][lib])
+                if why:
+                    ratio = ratio_str(paired_ratio(ours, runs[loss][lib], "steps_per_second", True))
+                    flagged.append(f"{grid} {loss.upper()} vs {lib} ({ratio}: {why})")
+    if flagged:
+        L.append("Not like-for-like, so not evidence of speed on a learned policy: the steps/s ratios of "
+                 + "; ".join(flagged) + ". To compare those fairly, each runner would have to record "
+                 "the mean number of actions per sampled trajectory (or every library would have to "
+                 "time the same fixed policy, e.g. the exact one, so that all roll out trajectories "
+                 "of the same lengths).")
+        L.append("")
+
     L.append(f"## 2D {side}×{side}: speed ({args.steps_2d} steps a run"
              + (f"; torchgfn {tg_steps}, capped for time" if tg_steps != args.steps_2d else "") + ")")
     L.append("")
@@ -498,7 +587,9 @@ def write_report(raw: dict, book: bool = True) -> None:
         ours = runs2[loss]["gfn_teach"]
         for lib, want in (("gfnx", 3.0), ("torchgfn", 6.0)):
             rt = paired_ratio(ours, runs2[loss][lib], "steps_per_second", True)
-            L.append(f"| 2D {loss.upper()}: gfn_teach steps/s ≥ {want:g}× {lib} | {ratio_str(rt)} | {yes(rt >= want)} |")
+            why = like_for_like(ours, runs2[loss][lib])
+            met = f"not like-for-like: {why}" if why else yes(rt >= want)
+            L.append(f"| 2D {loss.upper()}: gfn_teach steps/s ≥ {want:g}× {lib} | {ratio_str(rt)} | {met} |")
     L.append(f"| exact DP of the {side}^4 grid < 1 s after compilation | "
              f"{fmt(dp4) + ' s (slowest of DB/TB)' if dp4 is not None else '—'} | {yes(None if dp4 is None else dp4 < 1)} |")
     vmap_cell = "—" if vmap_ratio is None else f"{vmap_ratio:.1f}× (split over the cores)"
@@ -551,7 +642,7 @@ def write_appendix(body: str, busy: bool) -> None:
         "These numbers come from a small shared machine whose load average, at the start or "
         "the end of the run, was above half its core count (see below), so absolute timings "
         "may be noisy; the ratios, measured on runs interleaved in time, are the figures to "
-        "read.\n"
+        "read, and among them those on runs that learned (see the first section).\n"
         "```\n\n"
     ) if busy else ""
     head = (

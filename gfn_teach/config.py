@@ -99,7 +99,9 @@ class TrainConfig:
     learn_backward: bool = _doc(True, "learn P_B (--no-learn-backward: uniform over valid parents)")
     lr: float = _doc(1e-3, "Adam learning rate of the network")
     lr_log_z: float = _doc(0.1, "Adam learning rate of log Z (used by tb)")
-    subtb_lambda: float = _doc(0.9, "geometric weight lambda of sub-trajectory balance")
+    subtb_lambda: float = _doc(
+        0.9, "SubTB weight lambda > 0 of a length-k sub-trajectory, lambda**k (large: towards TB)"
+    )
     epsilon_start: float = _doc(1.0, "exploration: probability of a uniform action at step 0")
     epsilon_end: float = _doc(0.0, "exploration probability after the decay")
     exploration_steps: int = _doc(1000, "steps over which epsilon decays linearly")
@@ -141,10 +143,12 @@ class TrainConfig:
         for name in ("epsilon_start", "epsilon_end"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
-        if not FLOAT32_TINY <= self.subtb_lambda <= 1:
+        # Any positive lambda (Madan et al., 2023); False for NaN. Below the smallest normal
+        # float32 the weights lambda**k underflow to 0.
+        if not self.subtb_lambda >= FLOAT32_TINY:
             raise ValueError(
-                f"subtb_lambda must be in (0, 1] and at least {FLOAT32_TINY:.3g} (the smallest "
-                f"normal float32), got {self.subtb_lambda!r}"
+                f"subtb_lambda must be > 0, got {self.subtb_lambda!r} (and at least "
+                f"{FLOAT32_TINY:.3g}, the smallest normal float32)"
             )
         if self.policy == "tabular" and n_states(self.dim, self.side) > 1_000_000:
             raise ValueError(

@@ -127,7 +127,8 @@ def subtrajectory_balance(
 
     and each trajectory's loss is :math:`\sum \lambda^{j-i} \delta_{ij}^2 / \sum \lambda^{j-i}`,
     averaged over trajectories. Pairs :math:`(t, t+1)` are DB; the pair :math:`(0, n+1)` is TB
-    with :math:`\log Z = \log F(s_0)`.
+    with :math:`\log Z = \log F(s_0)`. Any :math:`\lambda > 0`: small :math:`\lambda` weights
+    the short sub-trajectories most (towards DB), large :math:`\lambda` the long ones (towards TB).
     """
     terms = trajectory_terms(policy, env, traj, max_visited)
     n_nodes = terms.log_flow.shape[0]  # T + 1 positions; the sink sits at index n + 1
@@ -139,7 +140,10 @@ def subtrajectory_balance(
     g = node_flow - cumulative  # delta_ij = g_i - g_j
     delta = g[:, None, :] - g[None, :, :]  # [i, j, B]
     i, j = jnp.arange(n_nodes)[:, None, None], jnp.arange(n_nodes)[None, :, None]
-    weight = jnp.where((i < j) & (j <= sink[None]), lam ** (j - i).astype(jnp.float32), 0.0)
+    # Weights lambda^(j-i); for lambda > 1, lambda^(j-i-(n+1)), the same weights up to the
+    # trajectory's factor lambda^(n+1) that the normalisation cancels, so none overflows.
+    shift = jnp.where(lam > 1, sink[None], 0)
+    weight = jnp.where((i < j) & (j <= sink[None]), lam ** (j - i - shift).astype(jnp.float32), 0.0)
     per_trajectory = jnp.sum(weight * delta**2, axis=(0, 1)) / jnp.sum(weight, axis=(0, 1))
     return jnp.mean(per_trajectory)
 

@@ -149,7 +149,7 @@ def test_a_diverged_run_writes_nothing_not_even_parent_folders(in_tmp, monkeypat
         (["--lr", "inf"], "lr must be a number finite in float32, got inf"),
         (["--lr", "1e-46"], "lr must be > 0 and finite in float32"),
         (["--loss", "tb", "--lr-log-z", "inf"], "lr_log_z must be a number finite in float32, got inf"),
-        (["--loss", "subtb", "--subtb-lambda", "1e-46"], "subtb_lambda must be in (0, 1] and at least 1.18e-38"),
+        (["--loss", "subtb", "--subtb-lambda", "1e-46"], "subtb_lambda must be > 0, got 1e-46 (and at least 1.18e-38"),
         (["--r2", "1e39"], "r2 must be a number finite in float32 or null, got 1e+39"),
         (["--r1", "3e38", "--r2", "3e38"], "R0 + R1 + R2 = 6e+38 is not finite in float32"),
         (["--r0", "1e-35"], "R0 must be >= 1e-30"),

@@ -2,6 +2,7 @@
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import gfn_teach as g
@@ -9,6 +10,7 @@ from gfn_teach.exercises.evaluation import (
     check_kl_divergence,
     check_masked_log_pb,
     check_noise_floor,
+    check_trained_tv,
 )
 
 
@@ -109,3 +111,42 @@ def test_masked_log_pb_rejects_wrong_answers(wrong, hint, capsys):
     assert not check_masked_log_pb(wrong)
     out = capsys.readouterr().out
     assert out.startswith("Not yet:") and hint in out
+
+
+# ----- chapter 7: a run that reaches a TV --------------------------------------------------------
+def _fake_run(tv, modes=(4, 4, 4), loss=(1.0, 0.5, 0.2)):
+    history = {"exact_tv": np.array(tv), "modes_found": np.array(modes), "loss": np.array(loss)}
+    return g.TrainResult(None, history, 0.0, 0.0)
+
+
+def test_trained_tv_accepts_a_run_below_the_threshold(capsys):
+    assert check_trained_tv(_fake_run([0.5, 0.1, 0.04]))
+    assert "final exact TV 0.040 <= 0.05" in capsys.readouterr().out
+    # several seeds: the median counts, and every seed is reported
+    seeds = _fake_run(np.array([[0.5, 0.6, 0.5], [0.03, 0.04, 0.2]]), modes=np.full((2, 3), 4), loss=np.ones((2, 3)))
+    assert check_trained_tv(seeds.history)
+    assert "median of 3 seeds: 0.030 0.040 0.200" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "run,hint",
+    [
+        (_fake_run([0.5, 0.3, 0.06]), "still falling"),
+        (_fake_run([0.7, 0.75, 0.75], modes=(1, 1, 1)), "keep the exploration"),
+        (_fake_run([0.5, 0.1, 0.1]), "Check that the trainer's loss"),
+        (_fake_run([0.5, 0.1, float("nan")]), "NaN"),
+        (_fake_run([0.5, 0.1, 0.04], loss=(1.0, float("nan"), 0.1)), "NaN"),
+        (_fake_run(np.full((3, 4, 2), 0.01)), "pass one run's history"),
+        (_fake_run(np.array([[0.5, 0.6], [0.06, 0.2]]), modes=np.full((2, 2), 4), loss=np.ones((2, 2))), "median of 2 seeds"),
+    ],
+)
+def test_trained_tv_rejects_runs_that_did_not_get_there(run, hint, capsys):
+    assert not check_trained_tv(run)
+    out = capsys.readouterr().out
+    assert out.startswith("Not yet:") and hint in out, out
+
+
+def test_trained_tv_on_a_real_short_run(capsys):
+    config = g.TrainConfig(dim=2, side=6, hidden=32, depth=1, steps=100, eval_every=50)
+    assert not check_trained_tv(g.train(config, progress=False), threshold=1e-4)
+    assert "Not yet:" in capsys.readouterr().out

@@ -1,9 +1,17 @@
-"""The chapter 4-6 checkers accept the book's solutions and reject typical mistakes."""
+"""The chapter 4-7 checkers accept the book's solutions and reject typical mistakes."""
 
 import jax
 import jax.numpy as jnp
+import pytest
 
-from gfn_teach.exercises.losses import check_db_residual, check_log_inflow, check_tb_residual
+import gfn_teach as g
+from gfn_teach.exercises.losses import (
+    _subtb_batches,
+    check_db_residual,
+    check_log_inflow,
+    check_subtb,
+    check_tb_residual,
+)
 from gfn_teach.policy import masked_log_softmax
 
 
@@ -100,3 +108,95 @@ def test_db_residual_rejects_unmasked_softmax_and_wrong_stop_target(capsys):
     assert not check_db_residual(stop_like_a_move)
     assert "Not yet" in capsys.readouterr().out
     assert not check_db_residual(lambda policy, env, state, action: None)
+
+
+# ----- chapter 7: SubTB from its equation ------------------------------------------------------
+def _subtb_parts(terms, lam):
+    """(weights [i, j, B], delta [i, j, B]) of the book's solution."""
+    node = jnp.arange(terms.log_flow.shape[0])[:, None]  # [T+1, 1]
+    sink = jnp.sum(~terms.is_padding, axis=0)  # [B] n + 1, the index of s_f
+    log_f = jnp.where(node == sink, terms.log_reward, terms.log_flow)
+    steps = terms.log_pf - terms.log_pb
+    c = jnp.concatenate([jnp.zeros_like(steps[:1]), jnp.cumsum(steps, axis=0)])
+    g_ = log_f - c
+    delta = g_[:, None] - g_[None, :]
+    i, j = node[:, None], node[None, :]
+    return i, j, sink, delta
+
+
+def subtb_solution(terms, lam):
+    i, j, sink, delta = _subtb_parts(terms, lam)
+    w = jnp.where((i < j) & (j <= sink), lam ** (j - i), 0.0)
+    return jnp.mean(jnp.sum(w * delta**2, axis=(0, 1)) / jnp.sum(w, axis=(0, 1)))
+
+
+def test_subtb_solution_and_library_pass(capsys):
+    assert check_subtb(subtb_solution)
+    assert capsys.readouterr().out.startswith("Correct!")
+    # The solution is the library's loss, written on the terms.
+    env = g.Hypergrid(2, 6, "easy")
+    policy = g.MLPPolicy(env, jax.random.PRNGKey(3), hidden=16, depth=1, learn_backward=True)
+    traj = g.forward_rollout(jax.random.PRNGKey(4), env, policy, 8, epsilon=0.5)
+    for lam in (0.9, 2.0):
+        expected = g.subtrajectory_balance(policy, env, traj, lam=lam)
+        assert jnp.allclose(subtb_solution(g.trajectory_terms(policy, env, traj), lam), expected, rtol=1e-5)
+    assert len(_subtb_batches()) == 6
+
+
+def _unnormalised(terms, lam):
+    i, j, sink, delta = _subtb_parts(terms, lam)
+    w = jnp.where((i < j) & (j <= sink), lam ** (j - i), 0.0)
+    return jnp.mean(jnp.sum(w * delta**2, axis=(0, 1)))
+
+
+def _global(terms, lam):
+    i, j, sink, delta = _subtb_parts(terms, lam)
+    w = jnp.where((i < j) & (j <= sink), lam ** (j - i), 0.0)
+    return jnp.sum(w * delta**2) / jnp.sum(w)
+
+
+def _no_log_r(terms, lam):  # pairs end at x: log F(s_n), never log R(x)
+    i, j, sink, delta = _subtb_parts(terms, lam)
+    w = jnp.where((i < j) & (j <= sink - 1), lam ** (j - i), 0.0)
+    return jnp.mean(jnp.sum(w * delta**2, axis=(0, 1)) / jnp.maximum(jnp.sum(w, axis=(0, 1)), 1e-30))
+
+
+def _with_padding(terms, lam):
+    i, j, sink, delta = _subtb_parts(terms, lam)
+    w = jnp.where(i < j, lam ** (j - i), 0.0) * jnp.ones_like(delta)
+    return jnp.mean(jnp.sum(w * delta**2, axis=(0, 1)) / jnp.sum(w, axis=(0, 1)))
+
+
+def _same_weights(terms, lam):
+    return subtb_solution(terms, 1.0)
+
+
+def _db_only(terms, lam):
+    i, j, sink, delta = _subtb_parts(terms, lam)
+    w = jnp.where((j == i + 1) & (j <= sink), 1.0, 0.0)
+    return jnp.mean(jnp.sum(w * delta**2, axis=(0, 1)) / jnp.sum(w, axis=(0, 1)))
+
+
+def _tb_only(terms, lam):
+    return jnp.mean((terms.log_flow[0] + terms.log_pf.sum(0) - terms.log_reward - terms.log_pb.sum(0)) ** 2)
+
+
+@pytest.mark.parametrize(
+    "wrong,hint",
+    [
+        (lambda terms, lam: None, "fill in the body"),
+        (lambda terms, lam: jnp.zeros(3), "return one number"),
+        (lambda terms, lam: terms.nothing, "AttributeError"),
+        (_unnormalised, "divide each trajectory's weighted sum"),
+        (_global, "normalise each trajectory by its own sum"),
+        (_no_log_r, "log F(s_{n+1}) := log R(x)"),
+        (_with_padding, "mask the padding nodes"),
+        (_same_weights, "weight a pair (i, j) by lambda**(j - i)"),
+        (_db_only, "delta_ij = (log F(s_i) - C_i)"),
+        (_tb_only, "delta_ij = (log F(s_i) - C_i)"),
+    ],
+)
+def test_subtb_checker_rejects_wrong_losses(wrong, hint, capsys):
+    assert not check_subtb(wrong)
+    out = capsys.readouterr().out
+    assert out.startswith("Not yet:") and hint in out, out

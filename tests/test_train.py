@@ -149,7 +149,9 @@ def test_make_train_is_pure_and_vmappable():
         ("side", 1, "side must be an integer >= 2"),
         ("lr", -1.0, "lr must be > 0"),
         ("epsilon_start", 1.5, r"epsilon_start must be in \[0, 1\]"),
-        ("subtb_lambda", 0.0, r"subtb_lambda must be in \(0, 1\]"),
+        ("subtb_lambda", 0.0, "subtb_lambda must be > 0, got 0.0"),
+        ("subtb_lambda", -0.5, "subtb_lambda must be > 0, got -0.5"),
+        ("subtb_lambda", float("nan"), "subtb_lambda must be a number finite in float32, got nan"),
         ("reward", "medium", "reward must be one of easy, hard, original"),
         ("r0", 0.0, "R0 must be > 0"),
         ("policy", "cnn", "policy must be one of mlp, tabular"),
@@ -166,3 +168,52 @@ def test_tabular_policy_trains_on_a_tiny_grid():
     )
     tv = g.train(config, progress=False).history["exact_tv"]
     assert tv[-1] < 0.5 * tv[0]
+
+
+@pytest.mark.parametrize("lam", [1.5, 4.0, 100.0])
+def test_subtb_lambda_above_one_is_accepted_and_trains_without_overflow(lam):
+    # SubTB's lambda is any positive number (Madan et al., 2023); lambda**(j - i) would
+    # overflow float32 on long trajectories, so the loss must stay finite.
+    config = g.TrainConfig(loss="subtb", subtb_lambda=lam, steps=100, **SMALL)
+    assert config.subtb_lambda == lam
+    history = g.train(config, progress=False).history
+    assert np.all(np.isfinite(history["loss"])) and np.all(np.isfinite(history["exact_tv"]))
+
+
+def _subtb_reference(terms, lam):
+    """SubTB(lambda) from its definition, in float64 NumPy loops (one trajectory at a time)."""
+    log_pf, log_pb = np.asarray(terms.log_pf, np.float64), np.asarray(terms.log_pb, np.float64)
+    log_flow = np.asarray(terms.log_flow, np.float64)
+    padding, log_r = np.asarray(terms.is_padding), np.asarray(terms.log_reward, np.float64)
+    losses = []
+    for b in range(log_pf.shape[1]):
+        sink = int(np.sum(~padding[:, b]))  # n + 1
+        flow = list(log_flow[: sink, b]) + [log_r[b]]
+        num = den = 0.0
+        for i in range(sink + 1):
+            for j in range(i + 1, sink + 1):
+                delta = flow[i] + log_pf[i:j, b].sum() - flow[j] - log_pb[i:j, b].sum()
+                num += lam ** (j - i) * delta**2
+                den += lam ** (j - i)
+        losses.append(num / den)
+    return float(np.mean(losses))
+
+
+def _rarely_stopping(policy, env):
+    """The same policy with a stop logit lowered by 10: trajectories run towards the far edges."""
+    bias = policy.mlp.layers[-1].bias
+    return eqx.tree_at(lambda p: p.mlp.layers[-1].bias, policy, bias.at[env.stop_action].add(-10.0))
+
+
+@pytest.mark.parametrize("lam", [0.3, 1.0, 3.0, 40.0])
+def test_subtb_matches_its_definition_for_lambda_below_and_above_one(lam):
+    env = g.Hypergrid(2, 24, "easy")  # up to 46 moves: 40**47 overflows float32
+    policy = g.MLPPolicy(env, jax.random.PRNGKey(0), hidden=16, depth=1, learn_backward=True)
+    long_runner = _rarely_stopping(policy, env)
+    batches = [g.forward_rollout(jax.random.PRNGKey(1), env, policy, 8, epsilon=0.0),
+               g.forward_rollout(jax.random.PRNGKey(2), env, long_runner, 8, epsilon=0.0)]
+    assert int(np.sum(~np.asarray(batches[1].is_padding), axis=0).max()) > 30
+    for p, batch in zip((policy, long_runner), batches):
+        got = float(g.subtrajectory_balance(p, env, batch, lam=lam))
+        assert np.isfinite(got)
+        np.testing.assert_allclose(got, _subtb_reference(g.trajectory_terms(p, env, batch), lam), rtol=2e-4)

@@ -1,4 +1,4 @@
-"""Checkers for chapters 7 and 8: KL with zeros, the sampling noise floor, a masked P_B.
+"""Checkers for chapters 7 and 8: KL with zeros, a trained TV, the noise floor, a masked P_B.
 
 Each checker recomputes the answer independently (NumPy in float64, never the library
 function the reader is re-deriving) and prints a hint when the reader's answer differs.
@@ -68,6 +68,40 @@ def check_kl_divergence(fn) -> bool:
             return report(False, f"{name}: use the natural logarithm (nats), not log2.")
         return report(False, f"{name}: got {value:.5g}, expected {expected:.5g}.")
     return report(True, "", "your KL matches on dense distributions and on ones with zeros.")
+
+
+# ----- chapter 7: a training run that reaches a TV ---------------------------------------
+def check_trained_tv(history, threshold: float = 0.05, n_modes: int = 4) -> bool:
+    """Check that training ends at exact TV <= ``threshold`` (the median over seeds, if several).
+
+    Args:
+        history: a training history (``result.history``; ``[evaluations]`` or
+            ``[evaluations, seeds]`` arrays) or a :class:`gfn_teach.TrainResult`.
+        threshold: the exact TV to reach at the last evaluation.
+        n_modes: the number of modes of the grid (4 on a 2D grid), for the hint.
+    """
+    history = getattr(history, "history", history)
+    tv = np.asarray(history["exact_tv"], np.float64)
+    if tv.ndim not in (1, 2):
+        return report(False, f"pass one run's history: exact_tv has shape {tv.shape}.")
+    tv = tv.reshape(len(tv), -1)  # [evaluations, seeds]
+    last = tv[-1]
+    if not np.all(np.isfinite(last)) or not np.all(np.isfinite(np.asarray(history["loss"]))):
+        return report(False, "the loss or the TV became NaN: check the loss on a batch first.")
+    median = float(np.median(last))
+    seeds = "" if len(last) == 1 else f" (median of {len(last)} seeds: {' '.join(f'{v:.3f}' for v in last)})"
+    if median <= threshold:
+        return report(True, "", f"final exact TV {median:.3f} <= {threshold}{seeds}.")
+    hint = f"final exact TV {median:.3f} > {threshold}{seeds}. "
+    modes = np.asarray(history["modes_found"]).reshape(len(tv), -1)[-1]
+    first = np.median(tv[0])
+    if np.median(modes) < n_modes:
+        hint += "Some modes were never sampled: keep the exploration (epsilon from 1 down to 0)."
+    elif len(tv) > 1 and median < first and median < 0.8 * np.min(np.median(tv[:-1], axis=1)):
+        hint += "The TV is still falling: train for more steps."
+    else:
+        hint += "Check that the trainer's loss is your SubTB, with lambda around 0.9 and lr 1e-3."
+    return report(False, hint)
 
 
 # ----- chapter 7: the sampling noise floor ----------------------------------------------

@@ -1,4 +1,4 @@
-"""Checkers for chapters 4 to 6: a state's log inflow, a TB residual, a DB residual.
+"""Checkers for chapters 4 to 7: a state's log inflow, a TB residual, a DB residual, SubTB.
 
 Each checker recomputes the answer independently, with plain NumPy loops over the policy's
 raw outputs (never the library loss the reader is re-deriving), and prints a hint when the
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..exact import exact_tabular_policy
 from ..hypergrid import Hypergrid
-from ..losses import trajectory_terms
+from ..losses import TrajectoryTerms, trajectory_terms
 from ..policy import MLPPolicy
 from ..rollout import forward_rollout
 from ._check import call_reader, report, scalar_answer
@@ -234,3 +234,112 @@ def check_db_residual(fn) -> bool:
                 )
             return report(False, hint)
     return report(True, "", "Its mean square over a batch is g.detailed_balance.")
+
+
+# ----- chapter 7: sub-trajectory balance, from its equation ----------------------------------
+def _subtb_reference(terms, lam: float, variant: str = "correct") -> float:
+    """SubTB(lambda) from the terms, one trajectory and one pair (i, j) at a time, in NumPy.
+
+    ``variant`` computes a typical mistake instead, so that the checker can name it:
+    ``"no_log_r"`` (pairs end at x, the sink and its log R are left out), ``"unnormalised"``
+    (no division by the sum of the weights), ``"global"`` (one normalisation over the whole
+    batch), ``"padding"`` (pairs beyond the sink are counted).
+    """
+    log_pf, log_pb = np.asarray(terms.log_pf, np.float64), np.asarray(terms.log_pb, np.float64)
+    log_flow = np.asarray(terms.log_flow, np.float64)
+    padding = np.asarray(terms.is_padding)
+    log_r = np.asarray(terms.log_reward, np.float64)
+    n_nodes = log_flow.shape[0]
+    numerators, denominators = [], []
+    for b in range(log_pf.shape[1]):
+        sink = int(np.sum(~padding[:, b]))  # n + 1: the index of s_f
+        flow = np.concatenate([log_flow[:sink, b], [log_r[b]], log_flow[sink + 1 :, b]])
+        last = {"no_log_r": sink - 1, "padding": n_nodes - 1}.get(variant, sink)
+        num = den = 0.0
+        for i in range(last + 1):
+            for j in range(i + 1, last + 1):
+                delta = flow[i] + log_pf[i:j, b].sum() - flow[j] - log_pb[i:j, b].sum()
+                num += lam ** (j - i) * delta**2
+                den += lam ** (j - i)
+        numerators.append(num)
+        denominators.append(den)
+    num, den = np.array(numerators), np.array(denominators)
+    if variant == "unnormalised":
+        return float(np.mean(num))
+    if variant == "global":
+        return float(num.sum() / den.sum())
+    return float(np.mean(num / np.maximum(den, 1e-300)))
+
+
+@lru_cache(maxsize=1)
+def _subtb_batches():
+    """``(terms, lam)`` cases: random terms of 8 trajectories of 1 to 9 actions, lambda below,
+    at and above 1. Random numbers test the algebra, and need no rollout (nothing to compile)."""
+    rng = np.random.default_rng(0)
+    T, B = 9, 8
+    cases = []
+    for lengths in (rng.integers(1, T + 1, size=B), np.array([T, 1, 2, T, 5, 3, T, 7])):
+        step = np.arange(T)[:, None]
+        is_padding = step >= lengths[None, :]  # actions 0..n are real, the last is the stop
+        is_stop = step == lengths[None, :] - 1
+        log_pf = np.where(is_padding, 0.0, -rng.exponential(1.0, (T, B)))
+        log_pb = np.where(is_padding | is_stop, 0.0, -rng.exponential(0.7, (T, B)))
+        terms = TrajectoryTerms(
+            log_pf=jnp.asarray(log_pf, jnp.float32),
+            log_pb=jnp.asarray(log_pb, jnp.float32),
+            log_flow=jnp.asarray(rng.normal(2.0, 1.0, (T + 1, B)), jnp.float32),
+            is_stop=jnp.asarray(is_stop),
+            is_padding=jnp.asarray(is_padding),
+            log_reward=jnp.asarray(rng.normal(0.0, 1.0, B), jnp.float32),
+            log_z=jnp.asarray(1.5, jnp.float32),
+        )
+        for lam in (0.9, 0.3, 2.5):
+            cases.append((terms, lam))
+    return cases
+
+
+_SUBTB_HINTS = {
+    "no_log_r": "the pairs must run up to the sink s_f = s_{n+1}, whose flow is R(x): "
+    "log F(s_{n+1}) := log R(x) (the pairs (i, n+1) are TB-like, with the stop step).",
+    "unnormalised": "divide each trajectory's weighted sum by the sum of its weights "
+    "sum_{i<j} lambda^(j-i), then average over trajectories.",
+    "global": "normalise each trajectory by its own sum of weights, then average over "
+    "trajectories (not one sum over the whole batch).",
+    "padding": "only the pairs 0 <= i < j <= n+1 count: mask the padding nodes after the sink.",
+}
+
+
+def check_subtb(fn) -> bool:
+    r"""Check ``fn(terms, lam) -> scalar``: SubTB(:math:`\lambda`) of a batch.
+
+    With nodes :math:`s_0, \dots, s_n = x, s_{n+1} = s_f` and :math:`\log F(s_{n+1}) := \log R(x)`,
+
+    .. math::
+        \mathcal L = \frac1B \sum_\tau \frac{\sum_{0 \le i < j \le n+1} \lambda^{j-i}\,
+        \delta_{ij}^2}{\sum_{0 \le i < j \le n+1} \lambda^{j-i}}, \qquad
+        \delta_{ij} = \log F(s_i) + \sum_{t=i}^{j-1} \log P_F(s_{t+1}|s_t) - \log F(s_j)
+        - \sum_{t=i}^{j-1} \log P_B(s_t|s_{t+1}).
+
+    Compared with NumPy loops over the pairs of each trajectory, on random terms of
+    trajectories of 1 to 9 actions and :math:`\lambda` = 0.9, 0.3 and 2.5; typical mistakes
+    get a hint.
+    """
+    for terms, lam in _subtb_batches():
+        value, problem = scalar_answer(fn, terms, lam, shape_hint="return one number (the batch mean),")
+        if problem:
+            return report(False, problem)
+        expected = _subtb_reference(terms, lam)
+        if np.isclose(value, expected, rtol=1e-3, atol=1e-4):
+            continue
+        where = f"with lambda = {lam}: got {value:.5g}, expected {expected:.5g}. "
+        for variant, hint in _SUBTB_HINTS.items():
+            if np.isclose(value, _subtb_reference(terms, lam, variant), rtol=1e-3, atol=1e-4):
+                return report(False, where + hint)
+        if np.isclose(value, _subtb_reference(terms, 1.0), rtol=1e-3, atol=1e-4):
+            return report(False, where + "every pair has the same weight: weight a pair (i, j) by lambda**(j - i).")
+        return report(
+            False,
+            where + "delta_ij = (log F(s_i) - C_i) - (log F(s_j) - C_j), with C_k the sum of "
+            "log P_F - log P_B over the steps t < k.",
+        )
+    return report(True, "", "Its value is g.subtrajectory_balance's, for lambda below and above 1.")
