@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import gfn_teach as g
+from gfn_teach.exercises.losses import _subtb_reference as subtb_reference  # float64 loops
 
 SMALL = dict(dim=2, side=6, hidden=32, depth=1, batch_size=16, eval_every=50)
 
@@ -180,25 +181,6 @@ def test_subtb_lambda_above_one_is_accepted_and_trains_without_overflow(lam):
     assert np.all(np.isfinite(history["loss"])) and np.all(np.isfinite(history["exact_tv"]))
 
 
-def _subtb_reference(terms, lam):
-    """SubTB(lambda) from its definition, in float64 NumPy loops (one trajectory at a time)."""
-    log_pf, log_pb = np.asarray(terms.log_pf, np.float64), np.asarray(terms.log_pb, np.float64)
-    log_flow = np.asarray(terms.log_flow, np.float64)
-    padding, log_r = np.asarray(terms.is_padding), np.asarray(terms.log_reward, np.float64)
-    losses = []
-    for b in range(log_pf.shape[1]):
-        sink = int(np.sum(~padding[:, b]))  # n + 1
-        flow = list(log_flow[: sink, b]) + [log_r[b]]
-        num = den = 0.0
-        for i in range(sink + 1):
-            for j in range(i + 1, sink + 1):
-                delta = flow[i] + log_pf[i:j, b].sum() - flow[j] - log_pb[i:j, b].sum()
-                num += lam ** (j - i) * delta**2
-                den += lam ** (j - i)
-        losses.append(num / den)
-    return float(np.mean(losses))
-
-
 def _rarely_stopping(policy, env):
     """The same policy with a stop logit lowered by 10: trajectories run towards the far edges."""
     bias = policy.mlp.layers[-1].bias
@@ -216,4 +198,4 @@ def test_subtb_matches_its_definition_for_lambda_below_and_above_one(lam):
     for p, batch in zip((policy, long_runner), batches):
         got = float(g.subtrajectory_balance(p, env, batch, lam=lam))
         assert np.isfinite(got)
-        np.testing.assert_allclose(got, _subtb_reference(g.trajectory_terms(p, env, batch), lam), rtol=2e-4)
+        np.testing.assert_allclose(got, subtb_reference(g.trajectory_terms(p, env, batch), lam), rtol=2e-4)
