@@ -1,16 +1,21 @@
-"""gfn_teach: Generative Flow Networks on the hypergrid, small enough to read in one sitting."""
+"""gfn_teach: Generative Flow Networks on the hypergrid and any small environment, small enough to read in one sitting."""
 
+from .checks import check_environment as check_environment
 from .config import TrainConfig as TrainConfig
+from .environment import Environment as Environment
 from .exact import ExactFlows as ExactFlows
 from .exact import exact_flows as exact_flows
 from .exact import exact_tabular_policy as exact_tabular_policy
 from .exact import policy_tables as policy_tables
+from .exact import state_graph as state_graph
 from .exact import terminal_distribution as terminal_distribution
 from .exact import terminal_distribution_from_log_pf as terminal_distribution_from_log_pf
 from .prose import glue as glue
 from .hypergrid import REWARD_PRESETS as REWARD_PRESETS
 from .hypergrid import Hypergrid as Hypergrid
 from .hypergrid import HypergridReward as HypergridReward
+from .lego import LegoSpaceship as LegoSpaceship
+from .lego import draw_ships as draw_ships
 from .losses import detailed_balance as detailed_balance
 from .losses import flow_matching as flow_matching
 from .losses import subtrajectory_balance as subtrajectory_balance
@@ -25,6 +30,9 @@ from .metrics import marginal_2d as marginal_2d
 from .metrics import modes_found as modes_found
 from .metrics import sampling_noise_floor as sampling_noise_floor
 from .metrics import total_variation as total_variation
+from .paths import log_path_counts as log_path_counts
+from .paths import maxent_rl_distribution as maxent_rl_distribution
+from .paths import maxent_rl_policy as maxent_rl_policy
 from .policy import MLPPolicy as MLPPolicy
 from .policy import PolicyOutput as PolicyOutput
 from .policy import TabularPolicy as TabularPolicy
@@ -38,6 +46,6 @@ from .train import TrainingDiverged as TrainingDiverged
 from .train import TrainResult as TrainResult
 from .train import make_train as make_train
 from .train import train as train
-from .train import use_every_cpu_core as use_every_cpu_core
+from .speedups import use_every_cpu_core as use_every_cpu_core
 
 __version__ = "0.1.0"

@@ -30,7 +30,7 @@ import numpy as np
 
 from .config import TrainConfig
 from .memory import check_training_fits
-from .train import MAX_EXACT_STATES, TrainState, init_state
+from .train import MAX_EXACT_STATES, TrainState, init_state, memory_sizes
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.eqx"
@@ -68,8 +68,9 @@ def save_json(path: str | os.PathLike, data: dict) -> None:
 # ----- the state against its config -----------------------------------------------------------
 def state_like(config: TrainConfig) -> TrainState:
     """The shapes and dtypes of a single-seed state for ``config`` (nothing is computed)."""
-    check_training_fits(dataclasses.asdict(config), MAX_EXACT_STATES)
-    return eqx.filter_eval_shape(init_state, config, config.make_env(), jax.random.PRNGKey(0))
+    env = config.make_env()
+    check_training_fits(memory_sizes(config, env), MAX_EXACT_STATES)
+    return eqx.filter_eval_shape(init_state, config, env, jax.random.PRNGKey(0))
 
 
 def _leaves_with_names(tree) -> list[tuple[str, object]]:

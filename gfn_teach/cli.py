@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import TrainConfig, check_seed
+from .config import HYPERGRID_FIELDS, TrainConfig, check_seed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,10 +35,18 @@ class Failed(Exception):
     """A failure during the work (not a bad setting): exit status 1."""
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
+        flag = _flag(f.name)
         help_text = f"{f.metadata['help']} (default: {f.default})"
+        if f.name in HYPERGRID_FIELDS:  # absent unless given, so that other envs can refuse them
+            kind = {"int": int, "str": str}.get(f.type, float)
+            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help_text)
+            continue
         if f.type in ("bool", bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=f.metadata["help"])
         elif f.type in ("int", int):
@@ -50,7 +58,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m gfn_teach", description="Train and sample GFlowNets on the hypergrid.")
+    parser = _Parser(prog="python -m gfn_teach", description="Train and sample GFlowNets on the hypergrid or Lego spaceships.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train a GFlowNet and write metrics, a plot and a checkpoint")
@@ -62,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="sample terminal states from a saved run")
     sample.add_argument("--run", type=Path, required=True, help="run directory written by 'train'")
     sample.add_argument("--n", type=int, default=10_000, help="number of samples (default: 10000)")
-    sample.add_argument("--out", type=str, required=True, help="output .npy file, int32 [n, dim]")
+    sample.add_argument("--out", type=str, required=True, help="output .npy file, int32 [n, state size]")
     sample.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     sample.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     sample.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -70,7 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _config_from_args(args: argparse.Namespace) -> TrainConfig:
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    """The config the flags describe; ``ValueError`` for a grid flag given with another env."""
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    given = [name for name in HYPERGRID_FIELDS if name in values]
+    if args.env != "hypergrid" and given:
+        raise ValueError(
+            f"{_flag(given[0])} does not apply to --env {args.env} (only to --env hypergrid); "
+            f"flags that apply: --loss, --steps, --batch-size, --policy, ... (see --help)"
+        )
     return TrainConfig(**values)
 
 
@@ -107,8 +122,8 @@ def run_metrics(trainer, result, config: TrainConfig, train_seconds: float) -> d
         "log_z_true": _finite(trainer.env.log_partition()),
         "log_z": _finite(history["log_z"][-1]),
         "log_z_source": "learned log Z" if config.loss == "tb" else "log F(s0) from the flow head",
-        "modes_found": int(history["modes_found"][-1]),
-        "n_modes": 2**config.dim,
+        "modes_found": int(history["modes_found"][-1]) if "modes_found" in history else None,
+        "n_modes": trainer.env.n_modes,
         "steps_to_tv_0.05": int(history["step"][below[0]]) if below.size else None,
         "steps_done": int(result.state.step),
         "interrupted": result.interrupted,
@@ -154,7 +169,7 @@ def run_train(args: argparse.Namespace) -> int:
     with new_run_folder(out, args.overwrite) as folder:
         save_checkpoint(folder, result.state, config)
         save_json(folder / "metrics.json", metrics)
-        if config.dim >= 2 and trainer.exact:
+        if config.env == "hypergrid" and config.dim >= 2 and trainer.exact:
             history = result.history
             fig = plot_marginals(
                 trainer.env, history["marginal"][-1], config.loss.upper(),
@@ -214,12 +229,12 @@ def run_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
     check_seed(args.seed, "--seed")
-    dim = load_config(args.run).dim
-    out = check_sample_out(args.out, args.n, dim, args.overwrite)
+    size = load_config(args.run).make_env().state_size
+    out = check_sample_out(args.out, args.n, size, args.overwrite)
     state, config = load_checkpoint(args.run)
     tmp = out.with_name(f".{out.name}.partial")
     try:
-        samples = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(args.n, dim))
+        samples = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(args.n, size))
         sample_terminal_states(
             jax.random.PRNGKey(args.seed), config.make_env(), state.policy, args.n,
             out=samples, progress=not args.no_progress,
@@ -229,7 +244,7 @@ def run_sample(args: argparse.Namespace) -> int:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    print(f"wrote {args.n} terminal states of dim {dim} to {out}")
+    print(f"wrote {args.n} terminal states of size {size} to {out}")
     return 0
 
 

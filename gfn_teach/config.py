@@ -12,9 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .environment import Environment
 from .hypergrid import REWARD_PRESETS, Hypergrid, HypergridReward
+from .lego import LegoSpaceship
 from .memory import n_states
 
+ENV_NAMES = ("hypergrid", "lego")
+# Settings of the hypergrid only: any other environment needs them left at their defaults.
+HYPERGRID_FIELDS = ("dim", "side", "reward", "r0", "r1", "r2")
 LOSS_NAMES = ("fm", "db", "tb", "subtb")
 POLICY_NAMES = ("mlp", "tabular")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -82,14 +87,15 @@ def _doc(default, help: str):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """A training run on the hypergrid. Build with keywords; ``validate`` runs on creation."""
+    """A training run. Build with keywords; ``validate`` runs on creation."""
 
-    dim: int = _doc(2, "number of grid coordinates")
-    side: int = _doc(20, "cells along each coordinate")
-    reward: str = _doc("easy", f"reward preset: one of {', '.join(REWARD_PRESETS)}")
-    r0: float | None = _doc(None, "override the preset's R0 (background reward, > 0)")
-    r1: float | None = _doc(None, "override the preset's R1 (outer band bonus, >= 0)")
-    r2: float | None = _doc(None, "override the preset's R2 (inner band bonus, >= 0)")
+    env: str = _doc("hypergrid", f"environment: one of {', '.join(ENV_NAMES)}")
+    dim: int = _doc(2, "hypergrid: number of grid coordinates")
+    side: int = _doc(20, "hypergrid: cells along each coordinate")
+    reward: str = _doc("easy", f"hypergrid: reward preset, one of {', '.join(REWARD_PRESETS)}")
+    r0: float | None = _doc(None, "hypergrid: override the preset's R0 (background reward, > 0)")
+    r1: float | None = _doc(None, "hypergrid: override the preset's R1 (outer band bonus, >= 0)")
+    r2: float | None = _doc(None, "hypergrid: override the preset's R2 (inner band bonus, >= 0)")
     loss: str = _doc("db", f"training objective: one of {', '.join(LOSS_NAMES)}")
     steps: int = _doc(3000, "number of gradient steps")
     batch_size: int = _doc(16, "trajectories sampled per step")
@@ -128,7 +134,7 @@ class TrainConfig:
             value = getattr(self, name)
             if value < low or (high is not None and value > high):
                 raise ValueError(f"{name} must be an integer {_range_text(name)}, got {value!r}")
-        choices = {"reward": REWARD_PRESETS, "loss": LOSS_NAMES, "policy": POLICY_NAMES}
+        choices = {"env": ENV_NAMES, "reward": REWARD_PRESETS, "loss": LOSS_NAMES, "policy": POLICY_NAMES}
         for name, valid in choices.items():
             if getattr(self, name) not in valid:
                 raise ValueError(
@@ -150,7 +156,14 @@ class TrainConfig:
                 f"subtb_lambda must be > 0, got {self.subtb_lambda!r} (and at least "
                 f"{FLOAT32_TINY:.3g}, the smallest normal float32)"
             )
-        if self.policy == "tabular" and n_states(self.dim, self.side) > 1_000_000:
+        if self.env != "hypergrid":
+            for name in HYPERGRID_FIELDS:
+                if getattr(self, name) != _DEFAULTS[name]:
+                    raise ValueError(
+                        f"{name} applies to env 'hypergrid' only, not to env {self.env!r}; "
+                        f"leave it at its default ({_DEFAULTS[name]!r})"
+                    )
+        if self.policy == "tabular" and self.env == "hypergrid" and n_states(self.dim, self.side) > 1_000_000:
             raise ValueError(
                 f"policy 'tabular' needs side**dim <= 1,000,000 states, got {n_states(self.dim, self.side):.6g}"
             )
@@ -167,9 +180,34 @@ class TrainConfig:
         Hypergrid(1, 2, params)  # raises a clear error on R0 <= 0 or negative R1/R2
         return params
 
-    def make_env(self) -> Hypergrid:
+    def make_env(self) -> Environment:
         """The environment this configuration describes."""
+        if self.env == "lego":
+            return LegoSpaceship()
         return Hypergrid(self.dim, self.side, self.reward_params())
+
+    def check_env(self, env) -> None:
+        """``ValueError`` unless ``env`` can stand in for :meth:`make_env`: a
+        :class:`Hypergrid` (any reward) with this config's ``env``, ``dim`` and ``side``, or
+        any other :class:`Environment` when this config leaves the grid settings at their
+        defaults (checked by :meth:`validate` for every ``env`` but ``'hypergrid'``)."""
+        if not isinstance(env, Environment):
+            raise ValueError(f"env must be a gfn_teach.Environment, got {type(env).__name__}")
+        if isinstance(env, Hypergrid):
+            if self.env != "hypergrid":
+                raise ValueError(f"env is a Hypergrid but the config has env={self.env!r}")
+            if (env.dim, env.side) != (self.dim, self.side):
+                raise ValueError(
+                    f"env is Hypergrid(dim={env.dim}, side={env.side}) but the config has "
+                    f"dim={self.dim}, side={self.side}; they must agree"
+                )
+            return
+        changed = [name for name in HYPERGRID_FIELDS if getattr(self, name) != _DEFAULTS[name]]
+        if changed:
+            raise ValueError(
+                f"the config sets {', '.join(changed)}, which apply to the hypergrid only, but env "
+                f"is a {type(env).__name__}; leave them at their defaults"
+            )
 
     def to_json(self) -> str:
         """Every field, as indented JSON with sorted keys (strict: no NaN or Infinity)."""
@@ -185,12 +223,16 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise ValueError(f"must hold a JSON object of TrainConfig fields, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
+        data.setdefault("env", "hypergrid")  # runs saved before there was a choice
         unknown, missing = sorted(set(data) - known), sorted(known - set(data))
         if unknown:
             raise ValueError(f"unknown TrainConfig fields {unknown}; valid fields: {sorted(known)}")
         if missing:
             raise ValueError(f"missing TrainConfig fields {missing}")
         return cls(**data)
+
+
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 
 def _refuse_constant(name: str):

@@ -1,8 +1,9 @@
-"""Exact answers by dynamic programming over the hypergrid's DAG (no sampling).
+"""Exact answers by dynamic programming over an environment's DAG (no sampling).
 
-Both recursions are written on the grid as a ``dim``-dimensional array, so one sweep updates
-every state at once: moving along coordinate ``d`` is a shift of that array by one cell.
-The DAG is ``L = dim (side-1)`` edges deep, so ``L`` sweeps reach the exact fixed point.
+Any enumerable environment works: :func:`state_graph` lists, for every state, the index
+of the child each forward action leads to and of each parent. A sweep then updates every
+state at once with gathers along those edges. Flows only move one edge per sweep, and no
+path is longer than ``max_length`` edges, so that many sweeps reach the exact fixed point.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .hypergrid import Hypergrid
+from .environment import Environment
 from . import memory as _memory
-from .memory import exact_evaluation_bytes, format_bytes, n_states
+from .memory import exact_evaluation_bytes, format_bytes
 from .policy import (
     INVALID_LOGIT,
     TabularPolicy,
@@ -24,15 +25,52 @@ from .policy import (
 )
 
 
-class PolicyTables(NamedTuple):
-    """A policy evaluated on every state, rows in :meth:`Hypergrid.all_states` order."""
+class StateGraph(NamedTuple):
+    """The DAG of an environment as index tables over ``all_states()`` (``N`` rows)."""
 
-    log_pf: jax.Array  # [N, dim+1]
-    log_pb: jax.Array  # [N, dim]
+    child: jax.Array  # [N, A] the state each forward action leads to (own row for stop)
+    is_move: jax.Array  # [N, A] bool: a valid forward action other than stop
+    undo: jax.Array  # [N, A] the backward action, at the child, that undoes the move
+    can_stop: jax.Array  # [N] bool: the state is terminal
+    parent: jax.Array  # [N, P] each parent's row
+    parent_action: jax.Array  # [N, P] the forward action from that parent to this state
+    has_parent: jax.Array  # [N, P] bool
+    start: jax.Array  # [] the row of the start state s0
+
+
+def state_graph(env: Environment) -> StateGraph:
+    """Every edge of ``env``'s DAG, found by calling its ``step`` and ``parents`` (jittable)."""
+    states = env.all_states()
+    n, n_actions = states.shape[0], env.n_actions
+    actions = jnp.broadcast_to(jnp.arange(n_actions), (n, n_actions))
+    moved, _ = env.step(jnp.repeat(states[:, None], n_actions, axis=1), actions)
+    valid = env.forward_valid(states)
+    is_move = valid & (actions != env.stop_action)
+    own_row = jnp.arange(n)[:, None]
+    child = jnp.where(is_move, env.state_index(moved), own_row)
+    parent_states, parent_action, has_parent = env.parents(states)
+    parent = jnp.where(has_parent, env.state_index(parent_states), own_row)
+    return StateGraph(
+        child=child.astype(jnp.int32),
+        is_move=is_move,
+        undo=env.backward_action(actions),
+        can_stop=valid[:, env.stop_action],
+        parent=parent.astype(jnp.int32),
+        parent_action=parent_action,
+        has_parent=has_parent,
+        start=env.state_index(env.reset(1)[0]),
+    )
+
+
+class PolicyTables(NamedTuple):
+    """A policy evaluated on every state, rows in ``env.all_states()`` order."""
+
+    log_pf: jax.Array  # [N, n_actions]
+    log_pb: jax.Array  # [N, n_backward_actions]
     log_flow: jax.Array  # [N]
 
 
-def policy_tables(policy, env: Hypergrid) -> PolicyTables:
+def policy_tables(policy, env: Environment) -> PolicyTables:
     """Masked forward/backward log-probabilities and log-flows of ``policy`` on all states."""
     states = env.all_states()
     out = evaluate_states(policy, env, states)
@@ -40,44 +78,38 @@ def policy_tables(policy, env: Hypergrid) -> PolicyTables:
     return PolicyTables(log_pf, log_pb, out.log_flow)
 
 
-def _shift_up(grid: jax.Array, axis: int) -> jax.Array:
-    """``out[x] = grid[x - e_axis]`` (zero where ``x_axis = 0``): mass moved one cell up."""
-    moved = jnp.roll(grid, 1, axis=axis)
-    first = jax.lax.broadcasted_iota(jnp.int32, grid.shape, axis) == 0
-    return jnp.where(first, 0.0, moved)
+def reach_probabilities(env: Environment, log_pf: jax.Array, graph: StateGraph | None = None) -> jax.Array:
+    r"""The probability :math:`\rho(s)` that a trajectory of :math:`P_F` passes through
+    each state: :math:`\rho(s_0) = 1` and
 
-
-def _shift_down(grid: jax.Array, axis: int, fill: float) -> jax.Array:
-    """``out[x] = grid[x + e_axis]`` (``fill`` where ``x_axis = side-1``)."""
-    moved = jnp.roll(grid, -1, axis=axis)
-    last = jax.lax.broadcasted_iota(jnp.int32, grid.shape, axis) == grid.shape[axis] - 1
-    return jnp.where(last, fill, moved)
-
-
-def terminal_distribution_from_log_pf(env: Hypergrid, log_pf: jax.Array) -> jax.Array:
-    r"""Exact terminal distribution of a forward policy given as a table ``[N, dim+1]``.
-
-    The probability of reaching a state obeys :math:`\rho(s_0) = 1` and
-
-    .. math:: \rho(s) = \sum_{p \in \mathrm{Par}(s)} \rho(p)\, P_F(s|p),
-              \qquad P_T(x) = \rho(x)\, P_F(\text{stop}|x).
-
-    Returns :math:`P_T` as ``[N]`` in :meth:`Hypergrid.all_states` order.
+    .. math:: \rho(s) = \sum_{p \in \mathrm{Par}(s)} \rho(p)\, P_F(s|p).
     """
-    shape = (env.side,) * env.dim
-    move = jnp.exp(log_pf[:, : env.dim]).T.reshape((env.dim,) + shape)
-    stop = jnp.exp(log_pf[:, env.stop_action]).reshape(shape)
-    origin = jnp.zeros(shape).at[(0,) * env.dim].set(1.0)
+    graph = state_graph(env) if graph is None else graph
+    rows = jnp.arange(log_pf.shape[0])
+    start = (rows == graph.start).astype(log_pf.dtype)
+    # P_F(s | p) for each parent slot of each state, 0 for the empty slots.
+    edge = jnp.where(graph.has_parent, jnp.exp(log_pf[graph.parent, graph.parent_action]), 0.0)
 
     def sweep(_, reach):
-        inflow = sum(_shift_up(reach * move[d], d) for d in range(env.dim))
-        return origin + inflow
+        return start + jnp.sum(reach[graph.parent] * edge, axis=-1)
 
-    reach = jax.lax.fori_loop(0, env.max_length - 1, sweep, origin)
-    return (reach * stop).reshape(-1)
+    return jax.lax.fori_loop(0, env.max_length - 1, sweep, start)
 
 
-def terminal_distribution(policy, env: Hypergrid) -> jax.Array:
+def terminal_distribution_from_log_pf(env: Environment, log_pf: jax.Array) -> jax.Array:
+    r"""Exact terminal distribution of a forward policy given as a table ``[N, n_actions]``:
+
+    .. math:: P_T(x) = \rho(x)\, P_F(\text{stop}|x)
+
+    with :math:`\rho` from :func:`reach_probabilities`. Returns ``[N]`` in
+    ``env.all_states()`` order (0 on states that cannot stop).
+    """
+    graph = state_graph(env)
+    stop = jnp.where(graph.can_stop, jnp.exp(log_pf[:, env.stop_action]), 0.0)
+    return reach_probabilities(env, log_pf, graph) * stop
+
+
+def terminal_distribution(policy, env: Environment) -> jax.Array:
     """Exact terminal distribution ``[N]`` of ``policy``'s forward policy (jittable).
 
     Raises ``ValueError`` before allocating anything when the grid's tables cannot fit in
@@ -93,16 +125,16 @@ def _row_width(policy) -> int:
     return getattr(mlp, "width_size", 0) * getattr(mlp, "depth", 0) if mlp is not None else 0
 
 
-def check_grid_fits(env: Hypergrid, row_width: int = 0, memory: int | None = None) -> None:
+def check_grid_fits(env: Environment, row_width: int = 0, memory: int | None = None) -> None:
     """``ValueError`` if evaluating a policy on every state of ``env`` needs more memory than
     the device has (estimate: :func:`gfn_teach.memory.exact_evaluation_bytes`)."""
     memory = _memory.machine_memory() if memory is None else memory
-    n = n_states(env.dim, env.side)
-    need = exact_evaluation_bytes(n, env.dim, env.side, row_width)
+    n = float(env.n_states)
+    need = exact_evaluation_bytes(n, env.obs_size, env.n_actions, row_width)
     if memory is not None and need > memory:
         per_state = need / n
         raise ValueError(
-            f"an exact evaluation of Hypergrid(dim={env.dim}, side={env.side}) ({n:.6g} states) "
+            f"an exact evaluation of {env} ({n:.6g} states) "
             f"needs about {format_bytes(need)} of memory, more than the {format_bytes(memory)} of "
             f"this machine; it fits up to about {int(memory // per_state):,} states"
         )
@@ -112,61 +144,66 @@ class ExactFlows(NamedTuple):
     """The unique flow that matches the reward for a given backward policy."""
 
     log_flow: jax.Array  # [N] log F(s)
-    log_edge_flow: jax.Array  # [N, dim+1] log F(s -> s + e_d), then log F(s -> s_f) = log R(s)
-    log_pf: jax.Array  # [N, dim+1] log P_F = log edge flow - log F(s)
+    log_edge_flow: jax.Array  # [N, n_actions] log F(s -> child), and log F(s -> s_f) = log R(s)
+    log_pf: jax.Array  # [N, n_actions] log P_F = log edge flow - log F(s)
 
 
-def exact_flows(env: Hypergrid, log_pb: jax.Array | None = None) -> ExactFlows:
+def uniform_log_pb(env: Environment) -> jax.Array:
+    """``[N, n_backward_actions]``: the uniform backward policy over each state's valid parents."""
+    valid = env.backward_valid(env.all_states())
+    return jnp.where(valid, -jnp.log(jnp.maximum(valid.sum(-1, keepdims=True), 1)), INVALID_LOGIT)
+
+
+def exact_flows(env: Environment, log_pb: jax.Array | None = None) -> ExactFlows:
     r"""Exact flows for a backward policy (uniform over valid parents when ``log_pb`` is None).
 
-    The state flow is the reward plus what flows back from the children,
+    The state flow is the reward (where the state can stop) plus what flows back from the
+    children,
 
     .. math:: F(s) = R(s) + \sum_{c \in \mathrm{Ch}(s)} F(c)\, P_B(s|c),
 
     and the edge flows are :math:`F(s \to c) = F(c) P_B(s|c)`, :math:`F(s \to s_f) = R(s)`.
     Then :math:`P_F(c|s) = F(s\to c)/F(s)` samples :math:`x` with probability :math:`R(x)/Z`
-    and :math:`F(s_0) = Z`. ``log_pb`` is a table ``[N, dim]`` of :math:`\log P_B` at each state.
+    and :math:`F(s_0) = Z`. ``log_pb`` is a table ``[N, n_backward_actions]`` of
+    :math:`\log P_B` at each state. Invalid edges get ``INVALID_LOGIT``.
     """
-    states = env.all_states()
-    if log_pb is None:
-        valid = env.backward_valid(states)
-        log_pb = jnp.where(valid, -jnp.log(jnp.maximum(valid.sum(-1, keepdims=True), 1)), INVALID_LOGIT)
-    shape = (env.side,) * env.dim
-    log_r = env.log_reward(states).reshape(shape)
-    log_pb_grid = log_pb.T.reshape((env.dim,) + shape)
+    graph = state_graph(env)
+    log_pb = uniform_log_pb(env) if log_pb is None else log_pb
+    log_r = jnp.where(graph.can_stop, env.log_reward(env.all_states()), INVALID_LOGIT)
+    back_into_s = log_pb[graph.child, graph.undo]  # [N, A]: log P_B(s | child)
+    action_is_stop = jnp.arange(env.n_actions) == env.stop_action
 
-    def child_terms(log_flow):  # [dim, *shape]: log F(s + e_d) + log P_B(s | s + e_d)
-        return jnp.stack(
-            [_shift_down(log_flow + log_pb_grid[d], d, INVALID_LOGIT) for d in range(env.dim)]
-        )
+    def edge_flows(log_flow):  # [N, A]: log F(s -> child), log R(s) for stop
+        moves = jnp.where(graph.is_move, log_flow[graph.child] + back_into_s, INVALID_LOGIT)
+        return jnp.where(action_is_stop, log_r[:, None], moves)
 
     def sweep(_, log_flow):
-        return jnp.logaddexp(log_r, jax.nn.logsumexp(child_terms(log_flow), axis=0))
+        return jax.nn.logsumexp(edge_flows(log_flow), axis=-1)
 
     log_flow = jax.lax.fori_loop(0, env.max_length, sweep, log_r)
-    edges = jnp.concatenate([child_terms(log_flow), log_r[None]], axis=0)
-    log_edge_flow = edges.reshape(env.dim + 1, -1).T
-    flat_flow = log_flow.reshape(-1)
-    return ExactFlows(flat_flow, log_edge_flow, log_edge_flow - flat_flow[:, None])
+    log_edge_flow = edge_flows(log_flow)
+    return ExactFlows(log_flow, log_edge_flow, log_edge_flow - log_flow[:, None])
 
 
 def exact_tabular_policy(
-    env: Hypergrid, backward_logits: jax.Array | None = None
+    env: Environment, backward_logits: jax.Array | None = None
 ) -> TabularPolicy:
     """A :class:`TabularPolicy` holding the exact flows: every loss is zero at it.
 
     Forward logits are the log edge flows (so flow matching holds too), log-flows are
-    :math:`\\log F(s)`, and ``log_z`` is :math:`\\log Z`. With ``backward_logits`` ``[N, dim]``
-    the backward policy is learned and the flows are the ones consistent with it.
+    :math:`\\log F(s)`, and ``log_z`` is :math:`\\log Z`. With ``backward_logits``
+    ``[N, n_backward_actions]`` the backward policy is learned and the flows are the ones
+    consistent with it.
     """
     learn_backward = backward_logits is not None
     if learn_backward:
         log_pb = masked_log_softmax(backward_logits, env.backward_valid(env.all_states()))
     else:
-        backward_logits = jnp.zeros((env.n_states, env.dim))
+        backward_logits = jnp.zeros((env.n_states, env.n_backward_actions))
         log_pb = None
     flows = exact_flows(env, log_pb)
     table = jnp.concatenate(
         [flows.log_edge_flow, flows.log_flow[:, None], backward_logits], axis=-1
     )
-    return TabularPolicy(env, learn_backward, table=table, log_z=flows.log_flow[0])
+    start = env.state_index(env.reset(1)[0])
+    return TabularPolicy(env, learn_backward, table=table, log_z=flows.log_flow[start])

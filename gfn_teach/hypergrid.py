@@ -17,6 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .environment import Environment
+from .metrics import marginal_2d
+
 
 class HypergridReward(NamedTuple):
     r"""The standard hypergrid reward.
@@ -67,7 +70,7 @@ def standard_reward(x: jax.Array, side: int, params: HypergridReward) -> jax.Arr
     return params.r0 + params.r1 * jnp.all(outer) + params.r2 * jnp.all(inner)
 
 
-class Hypergrid(eqx.Module):
+class Hypergrid(Environment):
     """A ``dim``-dimensional grid of ``side`` cells a side, with a positive reward.
 
     Args:
@@ -96,6 +99,11 @@ class Hypergrid(eqx.Module):
         self.reward = _validated_reward(reward, self)
 
     # ----- sizes -------------------------------------------------------------------------
+    @property
+    def state_size(self) -> int:
+        """A state is its ``dim`` coordinates."""
+        return self.dim
+
     @property
     def n_actions(self) -> int:
         """Forward actions: ``dim`` increments and the stop action."""
@@ -156,6 +164,13 @@ class Hypergrid(eqx.Module):
         """
         return jnp.where(forward_action == self.stop_action, 0, forward_action)
 
+    def parents(self, state: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """The ``dim`` candidate parents ``x - e_d``, reached by increment ``d``; valid where
+        ``x_d > 0`` (invalid ones are clipped onto the grid)."""
+        parent_states = jnp.maximum(state[..., None, :] - jnp.eye(self.dim, dtype=state.dtype), 0)
+        actions = jnp.broadcast_to(jnp.arange(self.dim), state.shape)
+        return parent_states, actions, state > 0
+
     def observation(self, state: jax.Array) -> jax.Array:
         """One-hot encoding of each coordinate, concatenated: float ``[..., dim * side]``."""
         one_hot = jax.nn.one_hot(state, self.side, dtype=jnp.float32)
@@ -193,14 +208,6 @@ class Hypergrid(eqx.Module):
             return standard_reward(x, self.side, self.reward)
         return jnp.asarray(self.reward(x), dtype=jnp.float32)
 
-    def true_distribution(self) -> jax.Array:
-        """The target ``R(x) / Z`` over :meth:`all_states`, ``[side**dim]``."""
-        return jax.nn.softmax(self.log_reward(self.all_states()))
-
-    def log_partition(self) -> jax.Array:
-        """``log Z = log sum_x R(x)``."""
-        return jax.nn.logsumexp(self.log_reward(self.all_states()))
-
     def mode_mask(self) -> jax.Array:
         """Boolean ``[side**dim]``: the states whose reward is the maximum reward."""
         log_r = self.log_reward(self.all_states())
@@ -214,6 +221,19 @@ class Hypergrid(eqx.Module):
         """
         upper = 2 * self.all_states() > self.side - 1
         return jnp.sum(upper * (2 ** jnp.arange(self.dim)), axis=-1)
+
+    @property
+    def n_modes(self) -> int:
+        """One mode per corner region: ``2**dim``."""
+        return 2**self.dim
+
+    def mode_ids(self) -> jax.Array:
+        """Int ``[side**dim]``: the corner region of each maximum-reward state, -1 elsewhere."""
+        return jnp.where(self.mode_mask(), self.mode_regions(), -1)
+
+    def marginal(self, p: jax.Array) -> jax.Array:
+        """The 2D marginal of the first two coordinates (``[1, side]`` for ``dim = 1``)."""
+        return marginal_2d(self, p) if self.dim >= 2 else p[None]
 
 
 def _validated_reward(reward: RewardSpec, env: Hypergrid) -> RewardSpec:

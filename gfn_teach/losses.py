@@ -2,8 +2,9 @@ r"""The four GFlowNet training objectives, as pure functions of a policy and tra
 
 Each loss evaluates the policy once on every state of the batch (``T+1`` states per
 trajectory) and slices the outputs for :math:`s` and :math:`s'`, rather than calling the
-network once for each side of every transition. Every state of the hypergrid can be
-terminal: stopping at :math:`x` is the edge :math:`x \to s_f` whose flow is :math:`R(x)`.
+network once for each side of every transition. Stopping at a terminal state :math:`x`
+is the edge :math:`x \to s_f`, whose flow is :math:`R(x)` (on the hypergrid every state
+is terminal).
 
 Every loss also takes ``max_visited``, a bound on the number of visited nodes
 (:func:`visited_nodes`, padding excluded), which changes how fast it runs, never its value:
@@ -17,7 +18,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .hypergrid import Hypergrid
+from .environment import Environment
 from .policy import INVALID_LOGIT, evaluate_packed, evaluate_states, log_probs
 from .rollout import Trajectory
 
@@ -41,9 +42,9 @@ def visited_nodes(traj: Trajectory) -> jax.Array:
 
 
 def evaluate_nodes(
-    policy, env: Hypergrid, states: jax.Array, visited: jax.Array, n_rows: int | None = None
+    policy, env: Environment, states: jax.Array, visited: jax.Array, n_rows: int | None = None
 ):
-    """Policy outputs on trajectory nodes ``[..., dim]``; rows not ``visited`` may be zeros.
+    """Policy outputs on trajectory nodes ``[..., state_size]``; rows not ``visited`` may be zeros.
 
     With ``n_rows`` the network runs on that many rows only, the visited ones packed
     together (:func:`gfn_teach.policy.evaluate_packed`); the caller promises that the
@@ -55,7 +56,7 @@ def evaluate_nodes(
 
 
 def trajectory_terms(
-    policy, env: Hypergrid, traj: Trajectory, max_visited: int | None = None
+    policy, env: Environment, traj: Trajectory, max_visited: int | None = None
 ) -> TrajectoryTerms:
     """Evaluate the policy once on every visited node of the batch and gather the terms."""
     out = evaluate_nodes(policy, env, traj.states, visited_nodes(traj), max_visited)
@@ -77,7 +78,7 @@ def trajectory_terms(
 
 
 def detailed_balance(
-    policy, env: Hypergrid, traj: Trajectory, max_visited: int | None = None
+    policy, env: Environment, traj: Trajectory, max_visited: int | None = None
 ) -> jax.Array:
     r"""Detailed balance, averaged over the real (non-padding) transitions.
 
@@ -96,7 +97,7 @@ def detailed_balance(
 
 
 def trajectory_balance(
-    policy, env: Hypergrid, traj: Trajectory, max_visited: int | None = None
+    policy, env: Environment, traj: Trajectory, max_visited: int | None = None
 ) -> jax.Array:
     r"""Trajectory balance with the learned :math:`\log Z`, averaged over trajectories.
 
@@ -110,7 +111,7 @@ def trajectory_balance(
 
 def subtrajectory_balance(
     policy,
-    env: Hypergrid,
+    env: Environment,
     traj: Trajectory,
     lam: float = 0.9,
     max_visited: int | None = None,
@@ -149,7 +150,7 @@ def subtrajectory_balance(
 
 
 def flow_matching(
-    policy, env: Hypergrid, traj: Trajectory, max_visited: int | None = None
+    policy, env: Environment, traj: Trajectory, max_visited: int | None = None
 ) -> jax.Array:
     r"""Flow matching with edge flows :math:`F(s \to s') = \exp(\text{forward logit})`.
 
@@ -159,32 +160,31 @@ def flow_matching(
         \log \sum_{p \in \mathrm{Par}(s)} F(p \to s) = \log \Big( \sum_{c \in \mathrm{Ch}(s)} F(s \to c) + F(s \to s_f) \Big),
 
     and the terminating edge carries the reward, :math:`F(s \to s_f) = R(s)`, at every visited
-    state. The loss is the mean squared log-ratio of the first plus that of the second. The
+    terminal state. The loss is the mean squared log-ratio of the first plus that of the second. The
     forward policy is :math:`P_F(c|s) \propto F(s \to c)`; no backward policy is needed.
     """
-    states = traj.states  # [T+1, B, dim]
+    states = traj.states  # [T+1, B, state_size]
     visited = visited_nodes(traj)
     out = evaluate_nodes(policy, env, states, visited, max_visited)
     valid_out = env.forward_valid(states)
     log_outflow = jax.nn.logsumexp(jnp.where(valid_out, out.forward_logits, INVALID_LOGIT), axis=-1)
 
-    dim = env.dim
-    parents = states[..., None, :] - jnp.eye(dim, dtype=states.dtype)  # [T+1, B, dim, dim]
-    has_parent = states > 0  # [T+1, B, dim]: parent along d exists
+    parents, action_into_s, has_parent = env.parents(states)  # [T+1, B, P, ...]
     needed = has_parent & visited[..., None]
-    # Each visited node has at most dim parents, hence at most dim * max_visited rows.
-    parent_rows = None if max_visited is None else dim * max_visited
-    parent_out = evaluate_nodes(policy, env, jnp.maximum(parents, 0), needed, parent_rows)
-    edge_into_s = jnp.diagonal(parent_out.forward_logits[..., :dim], axis1=-2, axis2=-1)
+    # Each visited node has at most P parents, hence at most P * max_visited rows.
+    parent_rows = None if max_visited is None else has_parent.shape[-1] * max_visited
+    parent_out = evaluate_nodes(policy, env, parents, needed, parent_rows)
+    edge_into_s = jnp.take_along_axis(parent_out.forward_logits, action_into_s[..., None], axis=-1)[..., 0]
     log_inflow = jax.nn.logsumexp(jnp.where(has_parent, edge_into_s, INVALID_LOGIT), axis=-1)
 
     not_initial = visited.at[0].set(False)
     matching = jnp.where(not_initial, log_inflow - log_outflow, 0.0)
     stop_logit = out.forward_logits[..., env.stop_action]
-    terminating = jnp.where(visited, stop_logit - env.log_reward(states), 0.0)
+    can_stop = visited & valid_out[..., env.stop_action]
+    terminating = jnp.where(can_stop, stop_logit - env.log_reward(states), 0.0)
     return (
         jnp.sum(matching**2) / jnp.maximum(jnp.sum(not_initial), 1)
-        + jnp.sum(terminating**2) / jnp.sum(visited)
+        + jnp.sum(terminating**2) / jnp.maximum(jnp.sum(can_stop), 1)
     )
 
 

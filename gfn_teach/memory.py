@@ -55,11 +55,22 @@ def format_bytes(n: float) -> str:
     return f"{n} PB"
 
 
-def exact_evaluation_bytes(n: float, dim: int, side: int, row_width: int) -> float:
-    r"""Exact terminal distribution over ``n`` states: every state's one-hot observation
-    (``dim * side``), the network's ``row_width`` activations, the policy tables and the
-    sweeps' grids, :math:`4 n (\text{dim}\cdot\text{side} + w + 3 (2\,\text{dim} + 2) + 4\,\text{dim})`."""
-    return WORD * n * (dim * side + row_width + 3 * (2 * dim + 2) + 4 * dim)
+def exact_evaluation_bytes(n: float, obs_size: int, n_actions: int, row_width: int) -> float:
+    r"""Exact terminal distribution over ``n`` states: every state's observation
+    (``obs_size``), the network's ``row_width`` activations, the policy tables and the DAG's
+    index tables (about ``11 n_actions`` words a state),
+    :math:`4 n (\text{obs} + w + 11 A)`."""
+    return WORD * n * (obs_size + row_width + 11 * n_actions)
+
+
+def environment_sizes(sizes: dict) -> tuple[float, int, int, int, int, int]:
+    """``(n_states, max_length, obs_size, n_actions, state_size, picture)`` of a run's
+    environment: from ``dim`` and ``side`` for the hypergrid, else from the ``env_sizes``
+    entry that the caller added (see ``gfn_teach.train.memory_sizes``)."""
+    if sizes.get("env", "hypergrid") == "hypergrid":
+        dim, side = sizes["dim"], sizes["side"]
+        return n_states(dim, side), dim * (side - 1) + 1, dim * side, dim + 1, dim, side * side
+    return tuple(sizes["env_sizes"])
 
 
 def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[str, float]:
@@ -67,14 +78,15 @@ def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[st
 
     * ``network``: weights, gradient, Adam's two moments and the update (5 copies);
     * ``batch``: the loss runs the network on every one of the ``T * batch_size`` rows of a
-      batch (``T = dim (side-1) + 1``), kept for the backward pass (about 3 copies);
-    * ``grid``: every state's coordinates, for the modes and the visited set;
+      batch (``T`` = the environment's ``max_length``), kept for the backward pass (about 3 copies);
+    * ``grid``: every state, for the modes and the visited set;
     * ``exact``: the exact evaluation (:func:`exact_evaluation_bytes`), on grids of at most
       ``exact_limit`` states;
-    * ``history``: one row per evaluation, with a ``side x side`` marginal.
+    * ``history``: one row per evaluation, with the environment's marginal picture.
     """
-    dim, side, hidden, depth = sizes["dim"], sizes["side"], sizes["hidden"], sizes["depth"]
-    n, length, obs, heads = n_states(dim, side), dim * (side - 1) + 1, dim * side, 2 * dim + 2
+    hidden, depth = sizes["hidden"], sizes["depth"]
+    n, length, obs, n_actions, state_size, picture = environment_sizes(sizes)
+    heads = 2 * n_actions
     if sizes["policy"] == "tabular":
         params, width = n * heads, 0
     else:
@@ -83,10 +95,10 @@ def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[st
     n_chunks = -(-sizes["steps"] // sizes["eval_every"])
     return {
         "network": n_seeds * 5 * WORD * params,
-        "batch": n_seeds * 3 * WORD * length * sizes["batch_size"] * (obs + width + heads + 2 * dim),
-        "grid": WORD * n * (3 * dim + 4) + n_seeds * n,
-        "exact": n_seeds * exact_evaluation_bytes(n, dim, side, width) if n <= exact_limit else 0.0,
-        "history": n_seeds * WORD * n_chunks * (side * side + 16),
+        "batch": n_seeds * 3 * WORD * length * sizes["batch_size"] * (obs + width + heads + 2 * state_size),
+        "grid": WORD * n * (3 * state_size + 4) + n_seeds * n,
+        "exact": n_seeds * exact_evaluation_bytes(n, obs, n_actions, width) if n <= exact_limit else 0.0,
+        "history": n_seeds * WORD * n_chunks * (picture + 16),
     }
 
 

@@ -1,6 +1,6 @@
-"""Distances between distributions over the grid, modes found, and 2D marginals.
+"""Distances between distributions over the states, modes found, and 2D marginals.
 
-Every function takes probability vectors over :meth:`Hypergrid.all_states` (``[N]``). The
+Every function takes probability vectors over the environment's ``all_states()`` (``[N]``). The
 exact versions use the policy's terminal distribution from :mod:`gfn_teach.exact`; the
 empirical versions use the histogram of a buffer of sampled terminal states.
 """
@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .hypergrid import Hypergrid
+from .environment import Environment
 
 _TINY = 1e-30  # stands in for q(x) = 0 in KL(p || q), so that log q stays finite
 
@@ -41,14 +41,15 @@ def jensen_shannon(p: jax.Array, q: jax.Array) -> jax.Array:
     return 0.5 * kl_divergence(p, m) + 0.5 * kl_divergence(q, m)
 
 
-def empirical_distribution(env: Hypergrid, states: jax.Array) -> jax.Array:
+def empirical_distribution(env: Environment, states: jax.Array) -> jax.Array:
     """Histogram of terminal states ``[M, dim]``, normalised: ``[N]``."""
     counts = jnp.bincount(env.state_index(states), length=env.n_states)
     return counts / states.shape[0]
 
 
-def marginal_2d(env: Hypergrid, p: jax.Array, dims: tuple[int, int] = (0, 1)) -> jax.Array:
-    """Marginal of ``p`` over coordinates ``dims``, summing out the others: ``[side, side]``."""
+def marginal_2d(env, p: jax.Array, dims: tuple[int, int] = (0, 1)) -> jax.Array:
+    """Hypergrid only: marginal of ``p`` over coordinates ``dims``, summing out the others,
+    ``[side, side]``."""
     if env.dim < 2:
         raise ValueError(f"a 2D marginal needs dim >= 2, got dim={env.dim}")
     grid = p.reshape((env.side,) * env.dim)
@@ -57,14 +58,19 @@ def marginal_2d(env: Hypergrid, p: jax.Array, dims: tuple[int, int] = (0, 1)) ->
     return marginal if dims[0] < dims[1] else marginal.T
 
 
-def modes_found(env: Hypergrid, visited: jax.Array) -> jax.Array:
-    """How many of the ``2**dim`` corner modes have had a maximum-reward state sampled.
+def modes_found(env: Environment, visited: jax.Array) -> jax.Array:
+    """How many of the environment's ``n_modes`` modes have had a state sampled (for the
+    hypergrid: a maximum-reward state of each of the ``2**dim`` corners).
 
-    ``visited`` is a boolean ``[N]`` of states sampled so far.
+    ``visited`` is a boolean ``[N]`` of states sampled so far. ``ValueError`` when the
+    environment defines no modes (``env.mode_ids()`` is None).
     """
-    hit = visited & env.mode_mask()
-    regions = jnp.zeros(2**env.dim, dtype=bool).at[env.mode_regions()].max(hit)
-    return jnp.sum(regions)
+    ids = env.mode_ids()
+    if ids is None:
+        raise ValueError(f"{type(env).__name__} defines no modes (its mode_ids() is None)")
+    hit = visited & (ids >= 0)
+    found = jnp.zeros(env.n_modes + 1, dtype=bool).at[jnp.where(ids >= 0, ids, env.n_modes)].max(hit)
+    return jnp.sum(found[: env.n_modes])
 
 
 class DistributionMetrics(NamedTuple):
@@ -88,7 +94,7 @@ def compare(target: jax.Array, learned: jax.Array) -> DistributionMetrics:
 
 @partial(jax.jit, static_argnames=("env", "n_samples", "n_repeats"))
 def sampling_noise_floor(
-    key: jax.Array, env: Hypergrid, n_samples: int, n_repeats: int = 8
+    key: jax.Array, env: Environment, n_samples: int, n_repeats: int = 8
 ) -> jax.Array:
     """Median TV between the target and ``n_samples`` exact samples from it.
 

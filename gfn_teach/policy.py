@@ -1,6 +1,7 @@
 """Policies: one network pass gives forward logits, the log state flow and backward logits.
 
-Every policy is an Equinox module called on the one-hot observation of *one* state and
+Every policy is an Equinox module called on what it reads of *one* state (the
+environment's observation; a :class:`TabularPolicy` reads the state's row index) and
 returns a :class:`PolicyOutput`; batch it with ``jax.vmap``. Both also hold ``log_z``, the
 learnable log partition function that trajectory balance uses.
 """
@@ -13,7 +14,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .hypergrid import Hypergrid
+from .environment import Environment
 
 # Logit given to invalid actions. Finite on purpose: ``-inf`` would turn into NaN as soon as
 # it is multiplied by a zero mask or when no action is valid (backward, at the origin).
@@ -23,9 +24,9 @@ INVALID_LOGIT = -1e9
 class PolicyOutput(NamedTuple):
     """What a policy says about one state."""
 
-    forward_logits: jax.Array  # [dim + 1]: increments, then stop
+    forward_logits: jax.Array  # [n_actions] (hypergrid: increments, then stop)
     log_flow: jax.Array  # []: log F(s)
-    backward_logits: jax.Array  # [dim]: decrements (zeros = uniform over valid parents)
+    backward_logits: jax.Array  # [n_backward_actions] (zeros = uniform over valid parents)
 
 
 def masked_log_softmax(logits: jax.Array, valid: jax.Array) -> jax.Array:
@@ -58,7 +59,7 @@ class MLPPolicy(eqx.Module):
 
     def __init__(
         self,
-        env: Hypergrid,
+        env: Environment,
         key: jax.Array,
         hidden: int = 256,
         depth: int = 2,
@@ -74,7 +75,7 @@ class MLPPolicy(eqx.Module):
         self.log_z = jnp.zeros(())
 
     def __call__(self, obs: jax.Array) -> PolicyOutput:
-        """Evaluate the heads on one observation ``[dim * side]``."""
+        """Evaluate the heads on one observation ``[obs_size]``."""
         out = self.mlp(obs)
         forward_logits = out[: self.n_actions]
         log_flow = out[self.n_actions]
@@ -88,31 +89,27 @@ class MLPPolicy(eqx.Module):
 class TabularPolicy(eqx.Module):
     """One free parameter vector per state: exact flows are representable.
 
-    The row of a state is found from its one-hot observation, so tabular and MLP policies
-    are interchangeable everywhere. Rows hold ``[forward logits, log flow, backward logits]``.
+    It reads a state's row index (``env.state_index``) instead of an observation (see
+    :func:`policy_inputs`), so tabular and MLP policies are interchangeable everywhere.
+    Rows hold ``[forward logits, log flow, backward logits]``.
     """
 
-    table: jax.Array  # [n_states, dim + 1 + 1 + dim]
+    table: jax.Array  # [n_states, n_actions + 1 + n_backward_actions]
     log_z: jax.Array
-    place_values: jax.Array  # [dim * side]: obs @ place_values = state index
     n_actions: int = eqx.field(static=True)
     learn_backward: bool = eqx.field(static=True)
 
-    def __init__(self, env: Hypergrid, learn_backward: bool = False, table=None, log_z=0.0):
+    def __init__(self, env: Environment, learn_backward: bool = False, table=None, log_z=0.0):
         width = env.n_actions + 1 + env.n_backward_actions
         self.table = jnp.zeros((env.n_states, width)) if table is None else jnp.asarray(table)
         if self.table.shape != (env.n_states, width):
             raise ValueError(f"table must have shape {(env.n_states, width)}, got {self.table.shape}")
         self.log_z = jnp.asarray(log_z, dtype=jnp.float32)
-        digit = jnp.tile(jnp.arange(env.side), env.dim)
-        place = jnp.repeat(env.side ** jnp.arange(env.dim - 1, -1, -1), env.side)
-        self.place_values = (digit * place).astype(jnp.float32)
         self.n_actions = env.n_actions
         self.learn_backward = learn_backward
 
-    def __call__(self, obs: jax.Array) -> PolicyOutput:
-        """Look up the row of the state whose one-hot observation is ``obs``."""
-        index = jnp.round(obs @ jax.lax.stop_gradient(self.place_values)).astype(jnp.int32)
+    def __call__(self, index: jax.Array) -> PolicyOutput:
+        """Look up the row of the state whose index is ``index``."""
         row = self.table[index]
         backward_logits = row[self.n_actions + 1 :]
         if not self.learn_backward:
@@ -120,16 +117,23 @@ class TabularPolicy(eqx.Module):
         return PolicyOutput(row[: self.n_actions], row[self.n_actions], backward_logits)
 
 
-def evaluate_states(policy, env: Hypergrid, states: jax.Array) -> PolicyOutput:
-    """Policy outputs for states of any leading shape ``[..., dim]`` (one network pass)."""
+def policy_inputs(policy, env: Environment, states: jax.Array) -> jax.Array:
+    """What ``policy`` reads of states ``[B, state_size]``: row indices for a table, the
+    observations ``[B, obs_size]`` for any other policy."""
+    if isinstance(policy, TabularPolicy):
+        return env.state_index(states)
+    return env.observation(states)
+
+
+def evaluate_states(policy, env: Environment, states: jax.Array) -> PolicyOutput:
+    """Policy outputs for states of any leading shape ``[..., state_size]`` (one network pass)."""
     lead = states.shape[:-1]
-    obs = env.observation(states.reshape(-1, env.dim))
-    out = jax.vmap(policy)(obs)
+    out = jax.vmap(policy)(policy_inputs(policy, env, states.reshape(-1, env.state_size)))
     return jax.tree.map(lambda a: a.reshape(lead + a.shape[1:]), out)
 
 
 def evaluate_packed(
-    policy, env: Hypergrid, states: jax.Array, visited: jax.Array, n_rows: int
+    policy, env: Environment, states: jax.Array, visited: jax.Array, n_rows: int
 ) -> PolicyOutput:
     """Policy outputs on the states where ``visited`` is True (at most ``n_rows`` of them).
 
@@ -142,10 +146,10 @@ def evaluate_packed(
     the caller chooses it from the count of visited rows (see ``Trainer.loss_and_grad``).
     """
     lead = visited.shape
-    flat = states.reshape(-1, env.dim)
+    flat = states.reshape(-1, env.state_size)
     keep = visited.reshape(-1)
     slot = jnp.cumsum(keep) - 1  # the packed row of each visited row
-    packed = jnp.zeros((n_rows, env.dim), flat.dtype)
+    packed = jnp.zeros((n_rows, env.state_size), flat.dtype)
     packed = packed.at[jnp.where(keep, slot, n_rows)].set(flat, mode="drop")
     out = evaluate_states(policy, env, packed)
 
@@ -157,10 +161,10 @@ def evaluate_packed(
     return jax.tree.map(unpack, out)
 
 
-def log_probs(policy_out: PolicyOutput, env: Hypergrid, states: jax.Array):
-    """Masked forward and backward log-probabilities for states ``[..., dim]``.
+def log_probs(policy_out: PolicyOutput, env: Environment, states: jax.Array):
+    """Masked forward and backward log-probabilities for states ``[..., state_size]``.
 
-    Returns ``(log_pf [..., dim+1], log_pb [..., dim])``.
+    Returns ``(log_pf [..., n_actions], log_pb [..., n_backward_actions])``.
     """
     return (
         masked_log_softmax(policy_out.forward_logits, env.forward_valid(states)),

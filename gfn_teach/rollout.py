@@ -1,4 +1,4 @@
-"""Sampling trajectories, forward from the origin or backward from terminal states.
+"""Sampling trajectories, forward from the start state or backward from terminal states.
 
 Trajectories are padded to the environment's ``max_length`` ``T`` so that a whole batch is
 one fixed-shape array and sampling is a single ``jax.lax.scan``. Arrays are time-major:
@@ -13,19 +13,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .hypergrid import Hypergrid
+from .environment import Environment
 from .policy import INVALID_LOGIT, evaluate_states, log_probs
 
 
 class Trajectory(NamedTuple):
     """A batch of ``B`` padded trajectories of at most ``T`` forward actions."""
 
-    states: jax.Array  # [T+1, B, dim] int32
+    states: jax.Array  # [T+1, B, state_size] int32
     actions: jax.Array  # [T, B] int32; the stop action on padding steps
     is_padding: jax.Array  # [T, B] bool; True for the steps after stop
     log_pf: jax.Array  # [T, B] log P_F(a_t | s_t) under the policy (0 on padding)
     log_rewards: jax.Array  # [B] log R(x) of the terminal states
-    final_states: jax.Array  # [B, dim] the terminal states x
+    final_states: jax.Array  # [B, state_size] the terminal states x
 
     @property
     def lengths(self) -> jax.Array:
@@ -35,13 +35,13 @@ class Trajectory(NamedTuple):
 
 def forward_rollout(
     key: jax.Array,
-    env: Hypergrid,
+    env: Environment,
     policy,
     batch_size: int,
     epsilon: jax.Array | float = 0.0,
     seed_axis: str | None = None,
 ) -> Trajectory:
-    """Sample ``batch_size`` trajectories from the origin with epsilon-uniform exploration.
+    """Sample ``batch_size`` trajectories from the start with epsilon-uniform exploration.
 
     At each step, with probability ``epsilon`` an action is drawn uniformly among the valid
     ones, otherwise from the policy :math:`P_F(\\cdot|s)`. The stored ``log_pf`` is always
@@ -118,30 +118,34 @@ def _check_probability(name: str, value) -> None:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
 
 
-def backward_rollout(key: jax.Array, env: Hypergrid, policy, final_states: jax.Array) -> Trajectory:
-    """Sample trajectories that end in the given terminal states ``[B, dim]``.
+def backward_rollout(key: jax.Array, env: Environment, policy, final_states: jax.Array) -> Trajectory:
+    """Sample trajectories that end in the given terminal states ``[B, state_size]``.
 
-    Walks back to the origin with the backward policy :math:`P_B(s|s')` (uniform over valid
-    parents unless the policy learns it), then returns the trajectories in forward time, in
-    the same padded layout as :func:`forward_rollout`, with ``log_pf`` under the policy.
+    Walks back to the start with the backward policy :math:`P_B(s|s')` (uniform over valid
+    parents unless the policy learns it) until no backward action is valid, then returns the
+    trajectories in forward time, in the same padded layout as :func:`forward_rollout`, with
+    ``log_pf`` under the policy.
     """
     batch_size = final_states.shape[0]
-    n_moves = jnp.sum(final_states, axis=-1)  # [B]: increments needed to reach x
 
-    def one_step(state, step_key):
+    def one_step(carry, step_key):
+        state, n_moves = carry
         _, log_pb_all = log_probs(evaluate_states(policy, env, state), env, state)
         back = jax.random.categorical(step_key, log_pb_all)
-        at_origin = jnp.all(state == 0, axis=-1)
-        next_state = jnp.where(at_origin[:, None], state, env.backward_step(state, back))
-        return next_state, (state, back)
+        at_start = ~jnp.any(env.backward_valid(state), axis=-1)
+        next_state = jnp.where(at_start[:, None], state, env.backward_step(state, back))
+        return (next_state, n_moves + ~at_start), (state, back)
 
     step_keys = jax.random.split(key, env.max_length)
-    _, (back_states, back_actions) = jax.lax.scan(one_step, final_states, step_keys)
+    start = (final_states, jnp.zeros(batch_size, jnp.int32))
+    (_, n_moves), (back_states, back_actions) = jax.lax.scan(one_step, start, step_keys)
+    # Undo each backward move with the forward action that made it: the child's change.
+    forward_of = _forward_actions(env, back_states, back_actions)
     # Forward step t undoes backward step n-1-t; after the n-th step comes stop, then padding.
     t = jnp.arange(env.max_length)[:, None]  # [T, 1]
     reversed_index = jnp.clip(n_moves[None, :] - 1 - t, 0, env.max_length - 1)
     batch = jnp.arange(batch_size)[None, :]
-    actions = jnp.where(t < n_moves, back_actions[reversed_index, batch], env.stop_action)
+    actions = jnp.where(t < n_moves, forward_of[reversed_index, batch], env.stop_action)
     state_index = jnp.where(t <= n_moves, jnp.clip(n_moves - t, 0), 0)
     states = jnp.concatenate([back_states[state_index, batch], final_states[None]], axis=0)
     padding = t > n_moves
@@ -157,28 +161,37 @@ def backward_rollout(key: jax.Array, env: Hypergrid, policy, final_states: jax.A
     )
 
 
+def _forward_actions(env: Environment, children: jax.Array, backward_actions: jax.Array) -> jax.Array:
+    """The forward action from ``backward_step(child, b)`` back to ``child``, ``[T, B]``:
+    the parent slot (``env.parents``) whose parent is that state."""
+    parent = env.backward_step(children, backward_actions)  # [T, B, state_size]
+    candidates, actions, valid = env.parents(children)  # [T, B, P, state_size], [T, B, P]
+    same = valid & jnp.all(candidates == parent[..., None, :], axis=-1)
+    return jnp.take_along_axis(actions, jnp.argmax(same, axis=-1)[..., None], axis=-1)[..., 0]
+
+
 class Transitions(NamedTuple):
     """Single steps ``s -> s'`` cut out of trajectories, flattened to ``N = T * B`` rows."""
 
-    state: jax.Array  # [N, dim]
+    state: jax.Array  # [N, state_size]
     action: jax.Array  # [N]
-    next_state: jax.Array  # [N, dim] (equal to state for stop)
-    backward_action: jax.Array  # [N] the decrement that undoes action (0 for stop)
+    next_state: jax.Array  # [N, state_size] (equal to state for stop)
+    backward_action: jax.Array  # [N] the backward action that undoes action (any for stop)
     is_stop: jax.Array  # [N] bool
     is_padding: jax.Array  # [N] bool
     log_reward: jax.Array  # [N] log R(state), used where is_stop
 
 
-def split_into_transitions(env: Hypergrid, traj: Trajectory) -> Transitions:
+def split_into_transitions(env: Environment, traj: Trajectory) -> Transitions:
     """Cut padded trajectories into transitions (padding rows stay, flagged ``is_padding``)."""
-    dim = traj.states.shape[-1]
-    state = traj.states[:-1].reshape(-1, dim)
+    size = traj.states.shape[-1]
+    state = traj.states[:-1].reshape(-1, size)
     action = traj.actions.reshape(-1)
     padding = traj.is_padding.reshape(-1)
     return Transitions(
         state=state,
         action=action,
-        next_state=traj.states[1:].reshape(-1, dim),
+        next_state=traj.states[1:].reshape(-1, size),
         backward_action=env.backward_action(action),
         is_stop=(action == env.stop_action) & ~padding,
         is_padding=padding,

@@ -8,44 +8,46 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from .hypergrid import Hypergrid
+from .environment import Environment
 from .rollout import forward_rollout
 
 
 def sample_terminal_states(
     key: jax.Array,
-    env: Hypergrid,
+    env: Environment,
     policy,
     n: int,
     batch_size: int = 4096,
     out: np.ndarray | None = None,
     progress: bool = False,
 ) -> np.ndarray:
-    """``n`` terminal states ``[n, dim]`` (int32) from the policy, without exploration.
+    """``n`` terminal states ``[n, state_size]`` (int32) from the policy, without exploration.
 
     Batches of ``batch_size`` trajectories are drawn one after the other, each from its own
     key of ``jax.random.split(key, ceil(n / batch_size))``, so memory stays bounded: pass
-    ``out``, an ``[n, dim]`` int32 array such as a ``numpy.lib.format.open_memmap`` file,
+    ``out``, an ``[n, state_size]`` int32 array such as a ``numpy.lib.format.open_memmap`` file,
     to have the states written there (and returned) instead of into a new array.
     ``progress`` shows a progress bar over the batches.
 
-    Raises ``ValueError`` if the policy produces a state outside the grid, which only a
-    policy with non-finite parameters can do: no such state is ever returned.
+    Raises ``ValueError`` if the policy produces something that is not a terminal state of
+    ``env``, which only a policy with non-finite parameters can do: no such state is ever
+    returned.
     """
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     n, batch_size = int(n), min(int(batch_size), int(n))
     if out is None:
-        out = np.empty((n, env.dim), np.int32)
-    elif out.shape != (n, env.dim) or out.dtype != np.int32:
-        raise ValueError(f"out must be an int32 array of shape {(n, env.dim)}, got {out.dtype} {out.shape}")
+        out = np.empty((n, env.state_size), np.int32)
+    elif out.shape != (n, env.state_size) or out.dtype != np.int32:
+        raise ValueError(f"out must be an int32 array of shape {(n, env.state_size)}, got {out.dtype} {out.shape}")
     keys = jax.random.split(key, -(-n // batch_size))
     with tqdm(total=n, disable=not progress, desc="sample", unit="state") as bar:
         for i, batch_key in enumerate(keys):
-            states, on_grid = _final_states(batch_key, env, policy, batch_size)
-            if not bool(on_grid):
+            states, all_valid = _final_states(batch_key, env, policy, batch_size)
+            if not bool(all_valid):
                 raise ValueError(
-                    "the policy produced states outside the grid: its parameters are not finite"
+                    "the policy produced states that are not terminal states of the environment: "
+                    "its parameters are not finite"
                 )
             start = i * batch_size
             stop = min(start + batch_size, n)
@@ -55,7 +57,10 @@ def sample_terminal_states(
 
 
 @eqx.filter_jit
-def _final_states(key, env: Hypergrid, policy, batch_size: int) -> tuple[jax.Array, jax.Array]:
-    """One compiled batch of terminal states, and whether all of them lie on the grid."""
+def _final_states(key, env: Environment, policy, batch_size: int) -> tuple[jax.Array, jax.Array]:
+    """One compiled batch of terminal states, and whether all of them are terminal states."""
     states = forward_rollout(key, env, policy, batch_size).final_states
-    return states, jnp.all((states >= 0) & (states < env.side))
+    index = env.state_index(states)
+    listed = (index >= 0) & (index < env.n_states)
+    listed &= jnp.all(env.all_states()[jnp.clip(index, 0, env.n_states - 1)] == states, axis=-1)
+    return states, jnp.all(listed & env.is_terminal(states))

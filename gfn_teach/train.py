@@ -1,17 +1,19 @@
 """Training: one compiled chunk of steps (``lax.scan``) followed by an exact evaluation.
 
-``Trainer.run_chunk`` is compiled once and reused for every chunk, so the host only wakes
-up between chunks (to advance the progress bar, store a history row and check that the loss
-and the parameters stayed finite), never per step.
-``make_train(config)`` wraps the whole run in one pure function ``train(key)`` that can be
-``jit``-ed and ``vmap``-ed over seeds, PureJaxRL style.
+One training step (:meth:`Trainer.train_step`) samples a batch of trajectories with
+epsilon-uniform exploration, computes the configured loss and its gradient, and takes one
+Adam step. ``Trainer.run_chunk`` compiles ``eval_every`` steps and an exact evaluation into
+one function, reused for every chunk, so the host only wakes up between chunks (to advance
+the progress bar, store a history row and check that the loss and the parameters stayed
+finite), never per step. ``make_train(config)`` wraps the whole run in one pure function
+``train(key)`` that can be ``jit``-ed and ``vmap``-ed over seeds, PureJaxRL style.
+What only makes it faster lives in :mod:`gfn_teach.speedups`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import signal
 import sys
 import threading
@@ -26,15 +28,24 @@ import optax
 from tqdm.auto import tqdm
 
 from .config import TrainConfig, is_integer
+from .environment import Environment
 from .exact import terminal_distribution
 from .hypergrid import Hypergrid, HypergridReward
-from .losses import LOSSES, visited_nodes
+from .losses import LOSSES
 from .memory import check_training_fits
-from .metrics import DistributionMetrics, compare, marginal_2d, modes_found
+from .metrics import DistributionMetrics, compare, modes_found
 from .policy import INVALID_LOGIT, MLPPolicy, TabularPolicy, evaluate_states
 from .rollout import forward_rollout
+from .speedups import (
+    place_seeds,
+    row_sizes,
+    seed_mesh,
+    split_seeds_over,
+    use_every_cpu_core,
+    value_and_grad_on_visited,
+)
 
-# Grids larger than this are not evaluated exactly (the exact metrics come out as NaN).
+# Environments with more states are not evaluated exactly (the exact metrics come out as NaN).
 MAX_EXACT_STATES = 2**21
 # Name of the vmapped seed axis, so that skips can ask whether *every* seed can skip.
 SEED_AXIS = "seed"
@@ -63,14 +74,14 @@ class EvalRecord(NamedTuple):
     exact_kl_reverse: jax.Array  # KL(learned || target)
     exact_jsd: jax.Array
     log_z: jax.Array  # the policy's estimate of log Z (see ``log_z_estimate``)
-    modes_found: jax.Array
-    marginal: jax.Array  # [side, side] learned marginal of the first two coordinates
+    modes_found: jax.Array  # -1 when the environment defines no modes (left out of fit's history)
+    marginal: jax.Array  # env.marginal(learned): the hypergrid's 2D marginal ([0] if none)
     # The first step of the chunk whose loss, or after which the parameters, were not
     # finite; -1 when all were. Checked by ``fit`` and left out of its history.
     first_nonfinite_step: jax.Array
 
 
-def make_policy(config: TrainConfig, env: Hypergrid, key: jax.Array):
+def make_policy(config: TrainConfig, env: Environment, key: jax.Array):
     """The policy a configuration asks for, freshly initialised."""
     if config.policy == "tabular":
         return TabularPolicy(env, learn_backward=config.learn_backward)
@@ -78,7 +89,7 @@ def make_policy(config: TrainConfig, env: Hypergrid, key: jax.Array):
 
 
 def init_state(
-    config: TrainConfig, env: Hypergrid, key: jax.Array, optimizer: optax.GradientTransformation | None = None
+    config: TrainConfig, env: Environment, key: jax.Array, optimizer: optax.GradientTransformation | None = None
 ) -> TrainState:
     """A fresh single-seed state: a new policy from ``key``, Adam's zero moments, step 0.
 
@@ -104,86 +115,32 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     )
 
 
-def log_z_estimate(policy, env: Hypergrid, loss: str) -> jax.Array:
+def log_z_estimate(policy, env: Environment, loss: str) -> jax.Array:
     """What the policy believes ``log Z`` is: the learned scalar for TB, else the flow at s0.
 
-    For FM the flow at the origin is its total out-flow, the logsumexp of its edge flows.
+    For FM the flow at the start is its total out-flow, the logsumexp of its edge flows.
     """
-    origin = jnp.zeros((env.dim,), jnp.int32)
-    out = evaluate_states(policy, env, origin[None])
+    start = env.reset(1)
+    out = evaluate_states(policy, env, start)
     if loss == "tb":
         return policy.log_z
     if loss == "fm":
-        valid = env.forward_valid(origin)
+        valid = env.forward_valid(start[0])
         return jax.nn.logsumexp(jnp.where(valid, out.forward_logits[0], INVALID_LOGIT))
     return out.log_flow[0]
 
 
-def use_every_cpu_core() -> bool:
-    """Give JAX one CPU device per core, so that ``Trainer(n_seeds=...)`` uses every core.
-
-    XLA runs a small matrix product, such as a rollout step's, on one core, so on a CPU
-    ``vmap`` alone leaves the other cores idle; with one device per core the seeds are split
-    over them (:func:`seed_mesh`). Call this right after ``import gfn_teach``, before JAX
-    computes anything: it returns False, and changes nothing, once JAX has started.
-    (The environment variable ``XLA_FLAGS=--xla_force_host_platform_device_count=N`` does
-    the same from outside Python.)
-    """
-    try:
-        jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
-    except RuntimeError:  # JAX's CPU backend exists already, with its number of devices
-        return False
-    return True
-
-
-def seed_mesh(n_seeds: int) -> jax.sharding.Mesh | None:
-    """The local devices to split ``n_seeds`` seeds over, or None to keep them on one.
-
-    Several devices come from several GPUs, or on a CPU from :func:`use_every_cpu_core`.
-    One device, or a number of seeds that the devices do not divide, keeps every seed on
-    the first device.
-    """
-    devices = jax.local_devices()
-    if len(devices) == 1 or n_seeds % len(devices):
-        return None
-    return jax.sharding.Mesh(np.array(devices), ("devices",))
-
-
-def split_seeds_over(mesh: jax.sharding.Mesh, seeds_chunk):
-    """Run ``seeds_chunk(state, n_steps) -> (state, outputs)``, a ``vmap`` over seeds, on
-    every device of ``mesh`` for its share of the seeds.
-
-    ``shard_map`` gives each device its slice of the seed axis. The devices never talk to
-    each other: the seed-axis collective in the rollout's skip (``forward_rollout``) only
-    waits for the seeds on the same device.
-    """
-    on_each_device = jax.sharding.PartitionSpec("devices")
-
-    def chunk(state: TrainState, n_steps: int):
-        arrays, static = eqx.partition(state, eqx.is_array)
-
-        def on_one_device(arrays):
-            state, record = seeds_chunk(eqx.combine(arrays, static), n_steps)
-            return eqx.filter(state, eqx.is_array), record
-
-        # check_vma=False: the check does not follow collectives over the vmapped seed axis.
-        arrays, record = jax.shard_map(
-            on_one_device,
-            mesh=mesh,
-            in_specs=on_each_device,
-            out_specs=on_each_device,
-            check_vma=False,
-        )(arrays)
-        return eqx.combine(arrays, static), record
-
-    return chunk
-
-
-def place_seeds(tree, mesh: jax.sharding.Mesh):
-    """Put the arrays of ``tree`` on the devices of ``mesh``, split along the seed axis."""
-    arrays, static = eqx.partition(tree, eqx.is_array)
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices"))
-    return eqx.combine(jax.device_put(arrays, sharding), static)
+def memory_sizes(config: TrainConfig, env: Environment) -> dict:
+    """The sizes :func:`gfn_teach.memory.check_training_fits` needs: the config's fields, and
+    for an environment other than the hypergrid its own sizes."""
+    sizes = dataclasses.asdict(config)
+    if not isinstance(env, Hypergrid):
+        picture = jax.eval_shape(env.marginal, jax.ShapeDtypeStruct((env.n_states,), jnp.float32))
+        sizes.update(env="other", env_sizes=(
+            float(env.n_states), env.max_length, env.obs_size, env.n_actions, env.state_size,
+            0 if picture is None else int(np.prod(picture.shape)),
+        ))
+    return sizes
 
 
 class Trainer:
@@ -191,8 +148,10 @@ class Trainer:
 
     Args:
         config: the run's settings.
-        env: an environment to use instead of ``config.make_env()`` (e.g. a custom reward);
-            it must have the config's ``dim`` and ``side``.
+        env: an environment to use instead of ``config.make_env()``: a :class:`Hypergrid`
+            (e.g. with a custom reward) with the config's ``dim`` and ``side``, or any other
+            :class:`Environment` (then the config's grid settings must keep their defaults;
+            see :meth:`TrainConfig.check_env`).
         n_seeds: if given, train this many seeds at once with ``vmap``; every array in the
             state and the history gains a leading seed axis.
         split_over_devices: with ``n_seeds``, split the seeds over the local devices when
@@ -205,7 +164,7 @@ class Trainer:
     def __init__(
         self,
         config: TrainConfig,
-        env: Hypergrid | None = None,
+        env: Environment | None = None,
         n_seeds: int | None = None,
         split_over_devices: bool = True,
     ):
@@ -213,17 +172,13 @@ class Trainer:
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
         if n_seeds is not None and not (is_integer(n_seeds) and n_seeds >= 1):
             raise ValueError(f"n_seeds must be None or an integer >= 1, got {n_seeds!r}")
-        if env is not None and not isinstance(env, Hypergrid):
-            raise ValueError(f"env must be a Hypergrid, got {type(env).__name__}")
-        if env is not None and (env.dim, env.side) != (config.dim, config.side):
-            raise ValueError(
-                f"env is Hypergrid(dim={env.dim}, side={env.side}) but the config has "
-                f"dim={config.dim}, side={config.side}; they must agree"
-            )
+        if env is not None:
+            config.check_env(env)
+        env = config.make_env() if env is None else env
         n_seeds = None if n_seeds is None else int(n_seeds)
-        check_training_fits(dataclasses.asdict(config), MAX_EXACT_STATES, n_seeds or 1)
+        check_training_fits(memory_sizes(config, env), MAX_EXACT_STATES, n_seeds or 1)
         self.config = config
-        self.env = config.make_env() if env is None else env
+        self.env = env
         self.n_seeds = n_seeds
         # Several seeds skip work (padding rows, finished rollout steps) only when none of
         # them needs it, which they learn over the named seed axis.
@@ -231,6 +186,9 @@ class Trainer:
         self.row_buckets = ROW_BUCKETS
         self.exact = self.env.n_states <= MAX_EXACT_STATES
         self.target = self.env.true_distribution() if self.exact else None
+        # Metrics the environment cannot give are left out of the history (never 0).
+        self.has_modes = self.env.mode_ids() is not None
+        self.marginal_shape = marginal_shape(self.env)
         self.optimizer = make_optimizer(config)
         self.epsilon = optax.linear_schedule(
             config.epsilon_start, config.epsilon_end, max(config.exploration_steps, 1)
@@ -277,33 +235,16 @@ class Trainer:
         return LOSSES[self.config.loss](policy, self.env, traj, **options)
 
     def row_sizes(self, n_rows: int) -> list[int]:
-        """The row counts the loss is compiled for: ``ceil(n_rows * k / row_buckets)``."""
-        return [-(-n_rows * k // self.row_buckets) for k in range(1, self.row_buckets + 1)]
+        """The row counts the loss is compiled for (:func:`gfn_teach.speedups.row_sizes`)."""
+        return row_sizes(n_rows, self.row_buckets)
 
     def loss_and_grad(self, policy, traj) -> tuple[jax.Array, eqx.Module]:
-        """The loss and its gradient, with the network run on the visited nodes only.
-
-        Row counts must be static, so the batch's rows are cut into ``row_buckets`` equal
-        parts and ``lax.switch`` runs the loss compiled for the fewest parts that hold the
-        visited nodes: a small fraction early in training or when a policy stops early,
-        about half once trajectories are long. The switch sits outside the gradient, so
-        only the chosen branch is differentiated. Several seeds take the fewest parts that
-        hold the visited nodes of every seed.
-        """
-        if type(self).loss is not Trainer.loss or self.row_buckets == 1:  # see Trainer.loss
+        """The loss and its gradient. The built-in losses run the network on the visited
+        nodes only (:func:`gfn_teach.speedups.value_and_grad_on_visited`); an overridden
+        ``loss`` runs on every row."""
+        if type(self).loss is not Trainer.loss or self.row_buckets == 1:
             return eqx.filter_value_and_grad(self.loss)(policy, traj)
-        sizes = self.row_sizes(traj.states.shape[0] * traj.states.shape[1])
-        n_visited = jnp.sum(visited_nodes(traj))
-        if self.seed_axis is not None:
-            n_visited = jax.lax.pmax(n_visited, self.seed_axis)
-        bucket = jnp.searchsorted(jnp.array(sizes), n_visited)  # the first size >= n_visited
-        params, static = eqx.partition(policy, eqx.is_array)  # switch takes arrays only
-
-        def branch(size):
-            loss = lambda params: self.loss(eqx.combine(params, static), traj, size)
-            return lambda params: jax.value_and_grad(loss)(params)
-
-        return jax.lax.switch(bucket, [branch(size) for size in sizes], params)
+        return value_and_grad_on_visited(self.loss, policy, traj, self.row_buckets, self.seed_axis)
 
     def train_step(self, state: TrainState) -> tuple[TrainState, jax.Array]:
         """Sample a batch with epsilon exploration, take one Adam step on the loss."""
@@ -322,13 +263,14 @@ class Trainer:
     def evaluate(self, state: TrainState, mean_loss: jax.Array) -> EvalRecord:
         """Exact metrics of the current policy (all NaN where the grid is too large)."""
         env = self.env
+        no_marginal = self.marginal_shape is None
         if self.exact:
             learned = terminal_distribution(state.policy, env)
             distances = compare(self.target, learned)
-            marginal = marginal_2d(env, learned) if env.dim >= 2 else learned[None]
+            marginal = jnp.zeros(0) if no_marginal else env.marginal(learned)
         else:
             distances = DistributionMetrics(*[jnp.array(jnp.nan)] * 4)
-            marginal = jnp.full((env.side, env.side), jnp.nan)
+            marginal = jnp.zeros(0) if no_marginal else jnp.full(self.marginal_shape, jnp.nan)
         return EvalRecord(
             step=state.step,
             loss=mean_loss,
@@ -337,7 +279,7 @@ class Trainer:
             exact_kl_reverse=distances.kl_learned_to_target,
             exact_jsd=distances.jsd,
             log_z=log_z_estimate(state.policy, env, self.config.loss),
-            modes_found=modes_found(env, state.visited),
+            modes_found=modes_found(env, state.visited) if self.has_modes else jnp.array(-1),
             marginal=marginal,
             first_nonfinite_step=jnp.array(-1, jnp.int32),
         )
@@ -428,8 +370,14 @@ class Trainer:
         steps_per_second = (done - first) / run_seconds if run_seconds > 0 else float("nan")
         if run_seconds > 0:  # the first chunk's own steps ran at the later chunks' speed
             compile_seconds = max(compile_seconds - first / steps_per_second, 0.0)
-        history = stack_history(history) if history else {}
+        history = stack_history(history, self.left_out()) if history else {}
         return TrainResult(state, history, compile_seconds, steps_per_second, interrupted)
+
+    def left_out(self) -> tuple[str, ...]:
+        """History entries this environment cannot give: absent, never 0."""
+        return (() if self.has_modes else ("modes_found",)) + (
+            () if self.marginal_shape is not None else ("marginal",)
+        )
 
     def _diverged_message(self, record: EvalRecord) -> str:
         """One line: where training stopped being finite, and what usually causes it."""
@@ -438,11 +386,15 @@ class Trainer:
         where = f"step {int(steps[seed])}" + (f" (seed {seed})" if self.n_seeds is not None else "")
         config = self.config
         rates = f"lr={config.lr:g}" + (f", lr_log_z={config.lr_log_z:g}" if config.loss == "tb" else "")
-        reward = self.env.reward
+        reward = getattr(self.env, "reward", None)
         if isinstance(reward, HypergridReward):
             rewards = f"R from {reward.r0:g} to {sum(reward):g}"
-        else:
+        elif isinstance(self.env, Hypergrid) or not self.exact:
             rewards = "a custom reward function"
+        else:
+            log_r = np.asarray(self.env.log_terminal_reward(self.env.all_states()))
+            log_r = log_r[np.isfinite(log_r)]
+            rewards = f"R from {np.exp(log_r.min()):.3g} to {np.exp(log_r.max()):.3g}"
         return (
             f"training diverged at {where}: the loss or the parameters are not finite; likely "
             f"causes: a learning rate too large ({rates}) or a reward range too wide ({rewards})"
@@ -489,19 +441,26 @@ class TrainResult(NamedTuple):
     interrupted: bool = False  # True when stopped early (Ctrl-C, or in TrainingDiverged.result)
 
 
-def stack_history(records: list[EvalRecord]) -> dict:
-    """A list of records -> a dict of arrays with a leading evaluation axis (the finiteness
-    check, ``first_nonfinite_step``, is left out: a returned history is finite)."""
-    names = [name for name in EvalRecord._fields if name != "first_nonfinite_step"]
+def stack_history(records: list[EvalRecord], left_out: tuple[str, ...] = ()) -> dict:
+    """A list of records -> a dict of arrays with a leading evaluation axis. The finiteness
+    check, ``first_nonfinite_step``, is left out (a returned history is finite), and so are
+    the ``left_out`` metrics (those the environment cannot give)."""
+    names = [n for n in EvalRecord._fields if n != "first_nonfinite_step" and n not in left_out]
     return {name: np.stack([getattr(r, name) for r in records]) for name in names}
 
 
-def train(config: TrainConfig, env: Hypergrid | None = None, progress: bool = True) -> TrainResult:
+def marginal_shape(env: Environment) -> tuple[int, ...] | None:
+    """The shape of ``env.marginal`` of a distribution, or None when it gives none."""
+    picture = jax.eval_shape(env.marginal, jax.ShapeDtypeStruct((env.n_states,), jnp.float32))
+    return None if picture is None else tuple(picture.shape)
+
+
+def train(config: TrainConfig, env: Environment | None = None, progress: bool = True) -> TrainResult:
     """Train one configuration with a progress bar; the simplest entry point."""
     return Trainer(config, env).fit(progress=progress)
 
 
-def make_train(config: TrainConfig, env: Hypergrid | None = None):
+def make_train(config: TrainConfig, env: Environment | None = None):
     """Return a pure ``train(key) -> (TrainState, EvalRecord history)`` for ``jit``/``vmap``.
 
     The whole run is a ``lax.scan`` over chunks of ``lax.scan`` over steps::

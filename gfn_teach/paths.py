@@ -1,0 +1,70 @@
+r"""Many paths: how many trajectories reach each object, and what max-entropy RL samples.
+
+A GFlowNet samples :math:`x` with probability :math:`R(x)/Z`, however many paths lead to
+:math:`x`. The optimal policy of max-entropy RL (reward :math:`\log R(x)` on the stop edge,
+no discount) puts probability :math:`R(x)/Z` on each *trajectory* instead, so an object
+reached by :math:`n(x)` paths is sampled with probability :math:`R(x)\, n(x) / \sum_y R(y)\, n(y)`.
+Both functions work by dynamic programming over the environment's DAG (see
+:func:`gfn_teach.exact.state_graph`), in log space: on the hypergrid 20^4 the path counts
+overflow float32.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from .environment import Environment
+from .exact import state_graph, terminal_distribution_from_log_pf
+
+
+def log_path_counts(env: Environment) -> jax.Array:
+    r"""``[n_states]``: :math:`\log n(s)`, the log of the number of paths from the start to
+    each state, from :math:`n(s_0) = 1` and :math:`n(s) = \sum_{p \in \mathrm{Par}(s)} n(p)`."""
+    graph = state_graph(env)
+    at_start = jnp.where(jnp.arange(env.n_states) == graph.start, 0.0, -jnp.inf)
+
+    def sweep(_, log_count):
+        from_parents = jnp.where(graph.has_parent, log_count[graph.parent], -jnp.inf)
+        return jnp.logaddexp(at_start, jax.nn.logsumexp(from_parents, axis=-1))
+
+    return jax.lax.fori_loop(0, env.max_length - 1, sweep, at_start)
+
+
+def soft_values(env: Environment) -> jax.Array:
+    r"""``[n_states]``: the optimal max-entropy value :math:`V(s)` of each state (soft value
+    iteration): :math:`Q(s, \text{stop}) = \log R(s)`, :math:`Q(s, a) = V(s')` for a move to
+    :math:`s'`, and :math:`V(s) = \log \sum_a e^{Q(s, a)}` over the valid actions, so that
+    :math:`e^{V(s)}` sums :math:`R(x)` over every path from :math:`s` to a stop."""
+    return jax.nn.logsumexp(_soft_q(env, None), axis=-1)
+
+
+def _soft_q(env: Environment, values: jax.Array | None) -> jax.Array:
+    """``[n_states, n_actions]`` soft Q-values given the values (iterated to the fixed point when None)."""
+    graph = state_graph(env)
+    log_r = jnp.where(graph.can_stop, env.log_reward(env.all_states()), -jnp.inf)
+    is_stop = jnp.arange(env.n_actions) == env.stop_action
+
+    def q_of(values):
+        moves = jnp.where(graph.is_move, values[graph.child], -jnp.inf)
+        return jnp.where(is_stop, log_r[:, None], moves)
+
+    if values is None:
+        values = jax.lax.fori_loop(
+            0, env.max_length, lambda _, v: jax.nn.logsumexp(q_of(v), axis=-1), log_r
+        )
+    return q_of(values)
+
+
+def maxent_rl_policy(env: Environment) -> jax.Array:
+    r"""``[n_states, n_actions]``: :math:`\log \pi(a|s) = Q(s, a) - V(s)`, the optimal
+    max-entropy RL policy (``-inf`` on invalid actions)."""
+    values = soft_values(env)
+    return _soft_q(env, values) - values[:, None]
+
+
+def maxent_rl_distribution(env: Environment) -> jax.Array:
+    r"""``[n_states]``: the exact terminal distribution of the optimal max-entropy RL policy,
+    :math:`R(x)\, n(x) / \sum_y R(y)\, n(y)` (0 on states that cannot stop)."""
+    log_pf = maxent_rl_policy(env)
+    return terminal_distribution_from_log_pf(env, jnp.maximum(log_pf, -1e30))
