@@ -72,7 +72,7 @@ def test_loss_and_grad_packs_rows_without_changing_the_loss_or_gradient():
 
 
 def test_a_subclass_overriding_loss_trains_its_own_objective():
-    # Chapter 8 overrides loss(self, policy, traj); a zero objective must leave the policy as
+    # Chapter 9 overrides loss(self, policy, traj); a zero objective must leave the policy as
     # it was (the network weights; Adam moves nothing on a zero gradient).
     class FrozenTrainer(g.Trainer):
         def loss(self, policy, traj):
