@@ -125,6 +125,13 @@ def _row_width(policy) -> int:
     return getattr(mlp, "width_size", 0) * getattr(mlp, "depth", 0) if mlp is not None else 0
 
 
+def describe(env: Environment) -> str:
+    """``Hypergrid(dim=2, side=20)``, or the class name of any other environment."""
+    if hasattr(env, "dim") and hasattr(env, "side"):
+        return f"{type(env).__name__}(dim={env.dim}, side={env.side})"
+    return type(env).__name__
+
+
 def check_grid_fits(env: Environment, row_width: int = 0, memory: int | None = None) -> None:
     """``ValueError`` if evaluating a policy on every state of ``env`` needs more memory than
     the device has (estimate: :func:`gfn_teach.memory.exact_evaluation_bytes`)."""
@@ -134,7 +141,7 @@ def check_grid_fits(env: Environment, row_width: int = 0, memory: int | None = N
     if memory is not None and need > memory:
         per_state = need / n
         raise ValueError(
-            f"an exact evaluation of {env} ({n:.6g} states) "
+            f"an exact evaluation of {describe(env)} ({n:.6g} states) "
             f"needs about {format_bytes(need)} of memory, more than the {format_bytes(memory)} of "
             f"this machine; it fits up to about {int(memory // per_state):,} states"
         )

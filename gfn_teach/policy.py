@@ -89,13 +89,16 @@ class MLPPolicy(eqx.Module):
 class TabularPolicy(eqx.Module):
     """One free parameter vector per state: exact flows are representable.
 
-    It reads a state's row index (``env.state_index``) instead of an observation (see
-    :func:`policy_inputs`), so tabular and MLP policies are interchangeable everywhere.
-    Rows hold ``[forward logits, log flow, backward logits]``.
+    Called on a state's row index (``env.state_index``, what :func:`policy_inputs` gives it)
+    or, like any policy, on its observation when the observation is one-hot per state
+    entry in row-major order (the hypergrid's and the Lego spaceship's are), so tabular and
+    MLP policies are interchangeable everywhere. Rows hold ``[forward logits, log flow,
+    backward logits]``.
     """
 
     table: jax.Array  # [n_states, n_actions + 1 + n_backward_actions]
     log_z: jax.Array
+    place_values: jax.Array | None  # [obs_size]: obs @ place_values = row (None: index only)
     n_actions: int = eqx.field(static=True)
     learn_backward: bool = eqx.field(static=True)
 
@@ -105,16 +108,41 @@ class TabularPolicy(eqx.Module):
         if self.table.shape != (env.n_states, width):
             raise ValueError(f"table must have shape {(env.n_states, width)}, got {self.table.shape}")
         self.log_z = jnp.asarray(log_z, dtype=jnp.float32)
+        self.place_values = one_hot_place_values(env)
         self.n_actions = env.n_actions
         self.learn_backward = learn_backward
 
-    def __call__(self, index: jax.Array) -> PolicyOutput:
-        """Look up the row of the state whose index is ``index``."""
+    def __call__(self, index_or_obs: jax.Array) -> PolicyOutput:
+        """Look up the row of a state, given its index (a scalar) or its observation."""
+        if jnp.ndim(index_or_obs) == 0:
+            index = index_or_obs
+        elif self.place_values is None:
+            raise ValueError(
+                "this environment's observation does not give the state's row: call a "
+                "TabularPolicy on env.state_index(state), or use gfn_teach.evaluate_states"
+            )
+        else:
+            index = jnp.round(index_or_obs @ jax.lax.stop_gradient(self.place_values)).astype(jnp.int32)
         row = self.table[index]
         backward_logits = row[self.n_actions + 1 :]
         if not self.learn_backward:
             backward_logits = jnp.zeros_like(backward_logits)
         return PolicyOutput(row[: self.n_actions], row[self.n_actions], backward_logits)
+
+
+def one_hot_place_values(env: Environment) -> jax.Array | None:
+    """``w`` with ``observation(s) @ w = state_index(s)`` when the observation is one-hot per
+    state entry (``obs_size / state_size`` values each) and the index row-major; else None."""
+    values, size = divmod(env.obs_size, env.state_size)
+    if size or values < 2:
+        return None
+    digit = jnp.tile(jnp.arange(values), env.state_size)
+    place = jnp.repeat(values ** jnp.arange(env.state_size - 1, -1, -1), values)
+    weights = (digit * place).astype(jnp.float32)
+    with jax.ensure_compile_time_eval():  # checked on a few states, also under a trace
+        states = env.all_states()[:: max(env.n_states // 64, 1)]
+        works = jnp.array_equal(jnp.round(env.observation(states) @ weights), env.state_index(states))
+    return weights if bool(works) else None
 
 
 def policy_inputs(policy, env: Environment, states: jax.Array) -> jax.Array:

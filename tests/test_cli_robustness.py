@@ -179,7 +179,7 @@ def test_sample_refuses_a_checkpoint_with_nan_parameters(run_copy, in_tmp, capsy
     assert main(["sample", "--run", str(run_copy), "--n", "50", "--out", "s.npy"]) == 2
     assert "holds non-finite values (NaN or inf) in .policy" in error_line(capsys)
     assert not (in_tmp / "s.npy").exists()
-    with pytest.raises(ValueError, match="states outside the grid: its parameters are not finite"):
+    with pytest.raises(ValueError, match="not terminal states of the environment: its parameters are not finite"):
         sample_terminal_states(jax.random.PRNGKey(0), config.make_env(), nan_state.policy, 5000)
     with pytest.raises(ValueError, match="holds non-finite values"):
         checkpoint.save_checkpoint(in_tmp / "nan", nan_state, config)
