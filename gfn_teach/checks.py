@@ -8,7 +8,6 @@ rule, naming the rule and the state; it returns None when the environment confor
 from __future__ import annotations
 
 import numpy as np
-import jax
 import jax.numpy as jnp
 
 from .environment import Environment

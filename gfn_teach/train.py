@@ -41,7 +41,6 @@ from .speedups import (
     row_sizes,
     seed_mesh,
     split_seeds_over,
-    use_every_cpu_core,
     value_and_grad_on_visited,
 )
 
