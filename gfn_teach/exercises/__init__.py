@@ -15,3 +15,4 @@ from .evaluation import check_noise_floor as check_noise_floor
 from .losses import check_db_residual as check_db_residual
 from .losses import check_log_inflow as check_log_inflow
 from .losses import check_tb_residual as check_tb_residual
+from .environments import check_wings_first as check_wings_first
