@@ -4,13 +4,14 @@ A GFlowNet samples :math:`x` with probability :math:`R(x)/Z`, however many paths
 :math:`x`. The optimal policy of max-entropy RL (reward :math:`\log R(x)` on the stop edge,
 no discount) puts probability :math:`R(x)/Z` on each *trajectory* instead, so an object
 reached by :math:`n(x)` paths is sampled with probability :math:`R(x)\, n(x) / \sum_y R(y)\, n(y)`.
-Both functions work by dynamic programming over the environment's DAG (see
-:func:`gfn_teach.exact.state_graph`), in log space: on the hypergrid 20^4 the path counts
-overflow float32.
+Each function is compiled (``eqx.filter_jit``) and works by dynamic programming over the
+environment's DAG (see :func:`gfn_teach.exact.state_graph`), in log space: on the hypergrid
+20^4 the path counts overflow float32.
 """
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -18,6 +19,7 @@ from .environment import Environment
 from .exact import state_graph, terminal_distribution_from_log_pf
 
 
+@eqx.filter_jit
 def log_path_counts(env: Environment) -> jax.Array:
     r"""``[n_states]``: :math:`\log n(s)`, the log of the number of paths from the start to
     each state, from :math:`n(s_0) = 1` and :math:`n(s) = \sum_{p \in \mathrm{Par}(s)} n(p)`."""
@@ -31,6 +33,7 @@ def log_path_counts(env: Environment) -> jax.Array:
     return jax.lax.fori_loop(0, env.max_length - 1, sweep, at_start)
 
 
+@eqx.filter_jit
 def soft_values(env: Environment) -> jax.Array:
     r"""``[n_states]``: the optimal max-entropy value :math:`V(s)` of each state (soft value
     iteration): :math:`Q(s, \text{stop}) = \log R(s)`, :math:`Q(s, a) = V(s')` for a move to
@@ -56,6 +59,7 @@ def _soft_q(env: Environment, values: jax.Array | None) -> jax.Array:
     return q_of(values)
 
 
+@eqx.filter_jit
 def maxent_rl_policy(env: Environment) -> jax.Array:
     r"""``[n_states, n_actions]``: :math:`\log \pi(a|s) = Q(s, a) - V(s)`, the optimal
     max-entropy RL policy (``-inf`` on invalid actions)."""
@@ -63,6 +67,7 @@ def maxent_rl_policy(env: Environment) -> jax.Array:
     return _soft_q(env, values) - values[:, None]
 
 
+@eqx.filter_jit
 def maxent_rl_distribution(env: Environment) -> jax.Array:
     r"""``[n_states]``: the exact terminal distribution of the optimal max-entropy RL policy,
     :math:`R(x)\, n(x) / \sum_y R(y)\, n(y)` (0 on states that cannot stop)."""

@@ -225,7 +225,7 @@ class Trainer:
         """The configured objective on a batch of trajectories.
 
         Override ``loss(self, policy, traj)`` in a subclass to train another objective
-        (chapter 8 does). ``max_visited`` is for the built-in losses only: they run the
+        (chapter 9 does). ``max_visited`` is for the built-in losses only: they run the
         network on the visited nodes (:meth:`loss_and_grad`), an override on every row.
         """
         options = {"max_visited": max_visited}

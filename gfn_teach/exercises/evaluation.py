@@ -147,7 +147,7 @@ def check_noise_floor(fn) -> bool:
     return report(True, "", "the floor shrinks like 1/sqrt(M), as it should.")
 
 
-# ----- chapter 8: a masked backward policy ----------------------------------------------
+# ----- chapter 9: a masked backward policy ----------------------------------------------
 def _reference_log_pb(logits: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Log-softmax over the valid entries of each row (rows with a valid entry only)."""
     shifted = np.where(valid, logits, -np.inf)
