@@ -6,6 +6,8 @@
 * Seeds over devices: on a CPU, XLA runs a rollout step's small matrix products on one core;
   :func:`use_every_cpu_core` gives JAX one device per core and :func:`split_seeds_over`
   gives each device its share of the seeds.
+* Compiler options: on a CPU, :func:`compiler_options` asks XLA's code generator for less
+  optimisation than its default, which compiles a training program about a third faster.
 """
 
 from __future__ import annotations
@@ -79,6 +81,18 @@ def seed_mesh(n_seeds: int) -> jax.sharding.Mesh | None:
     if len(devices) == 1 or n_seeds % len(devices):
         return None
     return jax.sharding.Mesh(np.array(devices), ("devices",))
+
+
+# LLVM at -O2 instead of XLA's default -O3 (still vectorised): on a CPU the small programs
+# of training compile about a third faster, and run as fast, with the same numbers.
+CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
+
+
+def compiler_options() -> dict:
+    """XLA options for the training programs on the default backend: on a CPU, LLVM at
+    -O2 (:data:`CPU_COMPILER_OPTIONS`); elsewhere none, XLA's defaults. Pass them to
+    ``jax.jit(..., compiler_options=...)`` once JAX has started (this asks for the backend)."""
+    return dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else {}
 
 
 def split_seeds_over(mesh: jax.sharding.Mesh, seeds_chunk):
