@@ -37,6 +37,7 @@ from .metrics import DistributionMetrics, compare, modes_found
 from .policy import INVALID_LOGIT, MLPPolicy, TabularPolicy, evaluate_states
 from .rollout import forward_rollout
 from .speedups import (
+    compiler_options,
     place_seeds,
     row_sizes,
     seed_mesh,
@@ -155,6 +156,10 @@ class Trainer:
             state and the history gains a leading seed axis.
         split_over_devices: with ``n_seeds``, split the seeds over the local devices when
             there are several (see :func:`seed_mesh`); False keeps them on one device.
+        row_buckets: the built-in losses are compiled for this many batch sizes, so as to
+            run the network on the visited rows only (:meth:`loss_and_grad`). The default
+            pays on long runs; 1 (every row, one size) compiles in about half the time and
+            suits runs of a few hundred steps. The numbers are the same either way.
 
     Raises ``ValueError`` before allocating anything if the run cannot fit in the device's
     memory (:func:`gfn_teach.memory.check_training_fits`).
@@ -166,11 +171,14 @@ class Trainer:
         env: Environment | None = None,
         n_seeds: int | None = None,
         split_over_devices: bool = True,
+        row_buckets: int = ROW_BUCKETS,
     ):
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
         if n_seeds is not None and not (is_integer(n_seeds) and n_seeds >= 1):
             raise ValueError(f"n_seeds must be None or an integer >= 1, got {n_seeds!r}")
+        if not (is_integer(row_buckets) and row_buckets >= 1):
+            raise ValueError(f"row_buckets must be an integer >= 1, got {row_buckets!r}")
         if env is not None:
             config.check_env(env)
         env = config.make_env() if env is None else env
@@ -182,7 +190,7 @@ class Trainer:
         # Several seeds skip work (padding rows, finished rollout steps) only when none of
         # them needs it, which they learn over the named seed axis.
         self.seed_axis = None if n_seeds is None else SEED_AXIS
-        self.row_buckets = ROW_BUCKETS
+        self.row_buckets = int(row_buckets)
         self.exact = self.env.n_states <= MAX_EXACT_STATES
         self.target = self.env.true_distribution() if self.exact else None
         # Metrics the environment cannot give are left out of the history (never 0).
@@ -193,12 +201,9 @@ class Trainer:
             config.epsilon_start, config.epsilon_end, max(config.exploration_steps, 1)
         )
         self.mesh = seed_mesh(n_seeds) if n_seeds is not None and split_over_devices else None
-        # Not jitted: run eagerly, each op's compilation is cached across Trainers (a jitted
-        # init recompiles the random MLP initialisation, ~3 s on CPU, for every Trainer).
-        self._init = self._init_one if n_seeds is None else eqx.filter_vmap(self._init_one)
         # n_steps is a Python int, hence static: at most two compilations (full chunks and
         # a shorter last one when eval_every does not divide steps).
-        self.run_chunk = eqx.filter_jit(self.over_seeds(self._chunk_one))
+        self.run_chunk = eqx.filter_jit(self.over_seeds(self._chunk_one), compiler_options=compiler_options())
 
     def over_seeds(self, one_seed):
         """Run ``one_seed(state, n_steps) -> (state, outputs)`` on every seed at once.
@@ -213,8 +218,20 @@ class Trainer:
         return seeds if self.mesh is None else split_seeds_over(self.mesh, seeds)
 
     def init(self, key: jax.Array) -> TrainState:
-        """A fresh state from ``key`` (with ``n_seeds``: one key per seed, see :meth:`keys`)."""
-        state = self._init(key)
+        """A fresh state from ``key`` (with ``n_seeds``: one key per seed, see :meth:`keys`).
+
+        Not jitted: each seed is initialised eagerly, exactly as a single-seed Trainer
+        would from its key, and the seeds are stacked. Eager ops are compiled once per shape
+        and cached, so every later Trainer, whatever its number of seeds, reuses them (a
+        jitted or vmapped init recompiles the random MLP initialisation, about 3 s on CPU,
+        for each new Trainer or number of seeds).
+        """
+        if self.n_seeds is None:
+            return self._init_one(key)
+        seeds = [self._init_one(seed_key) for seed_key in key]
+        _, static = eqx.partition(seeds[0], eqx.is_array)
+        arrays = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[eqx.filter(s, eqx.is_array) for s in seeds])
+        state = eqx.combine(arrays, static)
         return state if self.mesh is None else place_seeds(state, self.mesh)
 
     # ----- pure pieces -------------------------------------------------------------------
@@ -472,9 +489,8 @@ def make_train(config: TrainConfig, env: Environment | None = None):
             f"make_train needs steps to be a multiple of eval_every, got steps={config.steps}, "
             f"eval_every={config.eval_every}"
         )
-    trainer = Trainer(config, env)
     # Meant for a plain vmap, which would turn lax.switch into computing every branch.
-    trainer.row_buckets = 1
+    trainer = Trainer(config, env, row_buckets=1)
 
     def train_fn(key: jax.Array):
         state = trainer._init_one(key)

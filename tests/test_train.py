@@ -11,6 +11,7 @@ import pytest
 
 import gfn_teach as g
 from gfn_teach.exercises.losses import _subtb_reference as subtb_reference  # float64 loops
+from gfn_teach.train import init_state
 
 SMALL = dict(dim=2, side=6, hidden=32, depth=1, batch_size=16, eval_every=50)
 
@@ -129,6 +130,39 @@ def test_bad_number_of_seeds_raises_a_clear_error(n_seeds):
     config = g.TrainConfig(loss="db", steps=100, **SMALL)
     with pytest.raises(ValueError, match="n_seeds must be None or an integer >= 1"):
         g.Trainer(config, n_seeds=n_seeds)
+
+
+@pytest.mark.parametrize("row_buckets", [0, 2.5, True, None])
+def test_bad_row_buckets_raise_a_clear_error(row_buckets):
+    config = g.TrainConfig(loss="db", steps=100, **SMALL)
+    with pytest.raises(ValueError, match="row_buckets must be an integer >= 1"):
+        g.Trainer(config, row_buckets=row_buckets)
+
+
+def test_each_seed_starts_from_its_single_seed_init():
+    config = g.TrainConfig(loss="tb", steps=100, **SMALL)
+    trainer = g.Trainer(config, n_seeds=3)
+    stacked = jax.tree.leaves(eqx.filter(trainer.init(trainer.keys()), eqx.is_array))
+    assert len(stacked) > 10
+    for i, key in enumerate(trainer.keys()):
+        single = jax.tree.leaves(eqx.filter(init_state(config, trainer.env, key), eqx.is_array))
+        for a, b in zip(stacked, single):
+            assert a.shape == (3, *b.shape) and a.dtype == b.dtype
+            np.testing.assert_array_equal(a[i], b)
+    assert any(not np.array_equal(leaf[0], leaf[1]) for leaf in stacked)  # the seeds differ
+    # A vmapped init draws the same numbers, up to the rounding of its fused arithmetic.
+    vmapped = eqx.filter_vmap(lambda key: init_state(config, trainer.env, key))(trainer.keys())
+    for a, b in zip(stacked, jax.tree.leaves(eqx.filter(vmapped, eqx.is_array))):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss", ["fm", "tb"])
+def test_one_row_bucket_trains_to_the_same_numbers(loss):
+    config = g.TrainConfig(loss=loss, steps=100, epsilon_start=0.5, **SMALL)
+    default = g.Trainer(config, n_seeds=2).fit(progress=False).history
+    one = g.Trainer(config, n_seeds=2, row_buckets=1).fit(progress=False).history
+    for key in ["exact_tv", "loss", "log_z"]:
+        np.testing.assert_allclose(one[key], default[key], rtol=1e-4, atol=1e-5)
 
 
 def test_make_train_is_pure_and_vmappable():
