@@ -117,10 +117,16 @@ class Environment(eqx.Module):
         """``log R(x)`` on terminal states and ``-inf`` elsewhere (no mass to sample)."""
         return jnp.where(self.is_terminal(state), self.log_reward(state), -jnp.inf)
 
+    @eqx.filter_jit
     def true_distribution(self) -> jax.Array:
-        r"""The target :math:`\pi(x) = R(x)/Z` over :meth:`all_states` (0 where not terminal)."""
+        r"""The target :math:`\pi(x) = R(x)/Z` over :meth:`all_states` (0 where not terminal).
+
+        Compiled (once per environment), like every exact evaluation: called outside ``jit``,
+        one compiled program is far quicker to build than one per operation.
+        """
         return jax.nn.softmax(self.log_terminal_reward(self.all_states()))
 
+    @eqx.filter_jit
     def log_partition(self) -> jax.Array:
         r""":math:`\log Z = \log \sum_x R(x)` over the terminal states."""
         return jax.nn.logsumexp(self.log_terminal_reward(self.all_states()))

@@ -4,12 +4,17 @@ Any enumerable environment works: :func:`state_graph` lists, for every state, th
 of the child each forward action leads to and of each parent. A sweep then updates every
 state at once with gathers along those edges. Flows only move one edge per sweep, and no
 path is longer than ``max_length`` edges, so that many sweeps reach the exact fixed point.
+
+The functions a reader calls directly are compiled (``eqx.filter_jit``, once per environment
+and policy shape): called one operation at a time, JAX would compile every operation on its
+own, which takes seconds on a CPU; inside another ``jit`` they are simply inlined.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -70,6 +75,7 @@ class PolicyTables(NamedTuple):
     log_flow: jax.Array  # [N]
 
 
+@eqx.filter_jit
 def policy_tables(policy, env: Environment) -> PolicyTables:
     """Masked forward/backward log-probabilities and log-flows of ``policy`` on all states."""
     states = env.all_states()
@@ -96,6 +102,7 @@ def reach_probabilities(env: Environment, log_pf: jax.Array, graph: StateGraph |
     return jax.lax.fori_loop(0, env.max_length - 1, sweep, start)
 
 
+@eqx.filter_jit
 def terminal_distribution_from_log_pf(env: Environment, log_pf: jax.Array) -> jax.Array:
     r"""Exact terminal distribution of a forward policy given as a table ``[N, n_actions]``:
 
@@ -110,12 +117,17 @@ def terminal_distribution_from_log_pf(env: Environment, log_pf: jax.Array) -> ja
 
 
 def terminal_distribution(policy, env: Environment) -> jax.Array:
-    """Exact terminal distribution ``[N]`` of ``policy``'s forward policy (jittable).
+    """Exact terminal distribution ``[N]`` of ``policy``'s forward policy (also inside ``jit``).
 
     Raises ``ValueError`` before allocating anything when the grid's tables cannot fit in
     memory (see :func:`check_grid_fits`).
     """
     check_grid_fits(env, _row_width(policy))
+    return _terminal_distribution(policy, env)
+
+
+@eqx.filter_jit
+def _terminal_distribution(policy, env: Environment) -> jax.Array:
     return terminal_distribution_from_log_pf(env, policy_tables(policy, env).log_pf)
 
 
@@ -161,6 +173,7 @@ def uniform_log_pb(env: Environment) -> jax.Array:
     return jnp.where(valid, -jnp.log(jnp.maximum(valid.sum(-1, keepdims=True), 1)), INVALID_LOGIT)
 
 
+@eqx.filter_jit
 def exact_flows(env: Environment, log_pb: jax.Array | None = None) -> ExactFlows:
     r"""Exact flows for a backward policy (uniform over valid parents when ``log_pb`` is None).
 

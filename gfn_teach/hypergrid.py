@@ -208,11 +208,13 @@ class Hypergrid(Environment):
             return standard_reward(x, self.side, self.reward)
         return jnp.asarray(self.reward(x), dtype=jnp.float32)
 
+    @eqx.filter_jit
     def mode_mask(self) -> jax.Array:
         """Boolean ``[side**dim]``: the states whose reward is the maximum reward."""
         log_r = self.log_reward(self.all_states())
         return log_r >= jnp.max(log_r) - 1e-6
 
+    @eqx.filter_jit
     def mode_regions(self) -> jax.Array:
         """Integer ``[side**dim]``: which of the ``2**dim`` corner regions each state is in.
 
@@ -227,6 +229,7 @@ class Hypergrid(Environment):
         """One mode per corner region: ``2**dim``."""
         return 2**self.dim
 
+    @eqx.filter_jit
     def mode_ids(self) -> jax.Array:
         """Int ``[side**dim]``: the corner region of each maximum-reward state, -1 elsewhere."""
         return jnp.where(self.mode_mask(), self.mode_regions(), -1)

@@ -82,6 +82,7 @@ class DistributionMetrics(NamedTuple):
     jsd: jax.Array
 
 
+@jax.jit
 def compare(target: jax.Array, learned: jax.Array) -> DistributionMetrics:
     """All distances between the target and a learned (exact or empirical) distribution."""
     return DistributionMetrics(
