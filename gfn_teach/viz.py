@@ -13,8 +13,10 @@ import base64
 import html
 import io
 import json
+import tempfile
 import uuid
 from collections.abc import Mapping
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -94,9 +96,9 @@ def scrubber(env: Hypergrid, history: Mapping, title: str = "learned") -> HTML:
     (``[frames]``), as :func:`gfn_teach.train` returns them. Every frame is drawn by
     :func:`plot_marginals` (one colour scale set by the target), with the frame's step and
     exact TV in its title, and the same words in a caption above the frames that follows the
-    slider. Built with ``FuncAnimation.to_jshtml``: the frames are embedded as images and
-    the controls are plain JavaScript, so it works on a static page with no kernel, server
-    or CDN. Wrapped in ``<div class="gfn-scrubber">`` so the page tests can find it.
+    slider. Built with matplotlib's ``HTMLWriter`` (what ``FuncAnimation.to_jshtml`` uses):
+    the frames are embedded as images and the controls are plain JavaScript, so it works on
+    a static page with no kernel, server or CDN. Wrapped in ``<div class="gfn-scrubber">`` so the page tests can find it.
     """
     marginals = np.asarray(history["marginal"])
     steps, tvs = np.asarray(history["step"]), np.asarray(history["exact_tv"])
@@ -114,10 +116,23 @@ def scrubber(env: Hypergrid, history: Mapping, title: str = "learned") -> HTML:
         learned_image.set_data(marginals[i].T)
         difference_image.set_data((marginals[i] - target).T)
         fig.suptitle(captions[i])
-        return learned_image, difference_image
 
-    anim = animation.FuncAnimation(fig, show_frame, frames=len(marginals), blit=False)
-    player = anim.to_jshtml(fps=4, default_mode="once")
+    # Lay the first frame out once (two passes settle it) and keep that layout: the frames
+    # differ only in their pixels and numbers, and the constrained layout would otherwise be
+    # solved again for every frame.
+    show_frame(0)
+    fig.canvas.draw()
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    # What FuncAnimation.to_jshtml writes, one draw per frame (it draws each frame twice).
+    with tempfile.TemporaryDirectory() as folder:
+        page = Path(folder) / "scrubber.html"
+        writer = animation.HTMLWriter(fps=4, embed_frames=True, default_mode="once")
+        with writer.saving(fig, page, dpi=fig.dpi):
+            for i in range(len(marginals)):
+                show_frame(i)
+                writer.grab_frame()
+        player = page.read_text()
     plt.close(fig)
     root = f"gfn-scrubber-{uuid.uuid4().hex}"
     # The caption follows the frame: to_jshtml sets the image's src on every frame change
