@@ -233,3 +233,27 @@ def test_subtb_matches_its_definition_for_lambda_below_and_above_one(lam):
         got = float(g.subtrajectory_balance(p, env, batch, lam=lam))
         assert np.isfinite(got)
         np.testing.assert_allclose(got, subtb_reference(g.trajectory_terms(p, env, batch), lam), rtol=2e-4)
+
+
+def test_training_compiled_at_o2_on_cpu_gives_the_numbers_of_xla_defaults(monkeypatch):
+    from gfn_teach import speedups
+
+    train_module = sys.modules["gfn_teach.train"]  # g.train is also a function's name
+    assert speedups.compiler_options() == ({"xla_backend_optimization_level": 2}
+                                           if jax.default_backend() == "cpu" else {})
+    config = g.TrainConfig(loss="db", steps=100, epsilon_start=0.5, **SMALL)
+    faster = g.Trainer(config, n_seeds=2, row_buckets=1).fit(progress=False).history
+    monkeypatch.setattr(train_module, "compiler_options", lambda: {})
+    default = g.Trainer(config, n_seeds=2, row_buckets=1).fit(progress=False).history
+    for key in ["exact_tv", "loss", "log_z"]:
+        np.testing.assert_allclose(faster[key], default[key], rtol=1e-5, atol=1e-6)
+
+
+def test_compiler_options_yield_to_jax_disable_most_optimizations():
+    from gfn_teach.speedups import compiler_options
+
+    jax.config.update("jax_disable_most_optimizations", True)
+    try:
+        assert compiler_options() == {}  # the user's quicker compilation is kept, not raised to -O2
+    finally:
+        jax.config.update("jax_disable_most_optimizations", False)
