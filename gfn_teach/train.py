@@ -159,7 +159,7 @@ class Trainer:
         row_buckets: the built-in losses are compiled for this many batch sizes, so as to
             run the network on the visited rows only (:meth:`loss_and_grad`). The default
             pays on long runs; 1 (every row, one size) compiles in about half the time and
-            suits runs of a few hundred steps. The numbers are the same either way.
+            suits runs of a few hundred steps. The results agree up to float rounding.
 
     Raises ``ValueError`` before allocating anything if the run cannot fit in the device's
     memory (:func:`gfn_teach.memory.check_training_fits`).

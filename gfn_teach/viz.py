@@ -98,7 +98,8 @@ def scrubber(env: Hypergrid, history: Mapping, title: str = "learned") -> HTML:
     exact TV in its title, and the same words in a caption above the frames that follows the
     slider. Built with matplotlib's ``HTMLWriter`` (what ``FuncAnimation.to_jshtml`` uses):
     the frames are embedded as images and the controls are plain JavaScript, so it works on
-    a static page with no kernel, server or CDN. Wrapped in ``<div class="gfn-scrubber">`` so the page tests can find it.
+    a static page with no kernel, server or CDN. Wrapped in ``<div class="gfn-scrubber">``
+    so the page tests can find it.
     """
     marginals = np.asarray(history["marginal"])
     steps, tvs = np.asarray(history["step"]), np.asarray(history["exact_tv"])
