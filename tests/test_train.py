@@ -252,8 +252,9 @@ def test_training_compiled_at_o2_on_cpu_gives_the_numbers_of_xla_defaults(monkey
 def test_compiler_options_yield_to_jax_disable_most_optimizations():
     from gfn_teach.speedups import compiler_options
 
+    before = jax.config.values["jax_disable_most_optimizations"]
     jax.config.update("jax_disable_most_optimizations", True)
     try:
         assert compiler_options() == {}  # the user's quicker compilation is kept, not raised to -O2
     finally:
-        jax.config.update("jax_disable_most_optimizations", False)
+        jax.config.update("jax_disable_most_optimizations", before)
