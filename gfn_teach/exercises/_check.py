@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import numpy as np
 
 
@@ -26,6 +27,22 @@ def call_reader(fn, *args):
         return fn(*args), None
     except Exception as error:  # the reader's code may raise anything
         return None, f"your function raised {type(error).__name__}: {error}"
+
+
+def compiled_first(fn):
+    """``fn`` run compiled (``eqx.filter_jit``: one compilation, instead of one for every
+    operation and shape it meets when run eagerly), or eagerly when it cannot be traced, so
+    that its errors come from the reader's code as written. Array arguments are traced; any
+    other argument (an environment, a sample count) is static."""
+    compiled = eqx.filter_jit(fn)
+
+    def run(*args):
+        try:
+            return compiled(*args)
+        except Exception:  # e.g. Python control flow on a traced value
+            return fn(*args)
+
+    return run
 
 
 def as_scalar(value) -> float | None:

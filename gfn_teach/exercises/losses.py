@@ -19,7 +19,7 @@ from ..hypergrid import Hypergrid
 from ..losses import TrajectoryTerms, trajectory_terms
 from ..policy import MLPPolicy
 from ..rollout import forward_rollout
-from ._check import call_reader, report, scalar_answer
+from ._check import call_reader, compiled_first, report, scalar_answer
 
 
 def _log_softmax_np(logits: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -324,8 +324,11 @@ def check_subtb(fn) -> bool:
     trajectories of 1 to 9 actions and :math:`\lambda` = 0.9, 0.3 and 2.5; typical mistakes
     get a hint.
     """
+    compiled = compiled_first(fn)  # as in training; lambda traced, so one compilation
     for terms, lam in _subtb_batches():
-        value, problem = scalar_answer(fn, terms, lam, shape_hint="return one number (the batch mean),")
+        value, problem = scalar_answer(
+            compiled, terms, jnp.float32(lam), shape_hint="return one number (the batch mean),"
+        )
         if problem:
             return report(False, problem)
         expected = _subtb_reference(terms, lam)
