@@ -99,30 +99,32 @@ def compiler_options() -> dict:
 
 
 def split_seeds_over(mesh: jax.sharding.Mesh, seeds_chunk):
-    """Run ``seeds_chunk(state, n_steps) -> (state, outputs)``, a ``vmap`` over seeds, on
-    every device of ``mesh`` for its share of the seeds.
+    """Run ``seeds_chunk(state, n_steps, *inputs) -> (state, outputs)``, a ``vmap`` over
+    seeds, on every device of ``mesh`` for its share of the seeds; every device gets all of
+    ``inputs`` (arrays shared by the seeds).
 
     ``shard_map`` gives each device its slice of the seed axis. The devices never talk to
     each other: the seed-axis collective in the rollout's skip (``forward_rollout``) only
     waits for the seeds on the same device.
     """
     on_each_device = jax.sharding.PartitionSpec("devices")
+    on_every_device = jax.sharding.PartitionSpec()
 
-    def chunk(state, n_steps: int):
+    def chunk(state, n_steps: int, *inputs):
         arrays, static = eqx.partition(state, eqx.is_array)
 
-        def on_one_device(arrays):
-            state, record = seeds_chunk(eqx.combine(arrays, static), n_steps)
+        def on_one_device(arrays, inputs):
+            state, record = seeds_chunk(eqx.combine(arrays, static), n_steps, *inputs)
             return eqx.filter(state, eqx.is_array), record
 
         # check_vma=False: the check does not follow collectives over the vmapped seed axis.
         arrays, record = jax.shard_map(
             on_one_device,
             mesh=mesh,
-            in_specs=on_each_device,
+            in_specs=(on_each_device, on_every_device),
             out_specs=on_each_device,
             check_vma=False,
-        )(arrays)
+        )(arrays, inputs)
         return eqx.combine(arrays, static), record
 
     return chunk

@@ -5,13 +5,15 @@ epsilon-uniform exploration, computes the configured loss and its gradient, and 
 Adam step. ``Trainer.run_chunk`` compiles ``eval_every`` steps and an exact evaluation into
 one function, reused for every chunk, so the host only wakes up between chunks (to advance
 the progress bar, store a history row and check that the loss and the parameters stayed
-finite), never per step. ``make_train(config)`` wraps the whole run in one pure function
+finite), never per step. The exploration schedule is an input of that function, not a
+constant in it, so Trainers that differ only in their exploration share one compilation. ``make_train(config)`` wraps the whole run in one pure function
 ``train(key)`` that can be ``jit``-ed and ``vmap``-ed over seeds, PureJaxRL style.
 What only makes it faster lives in :mod:`gfn_teach.speedups`.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import signal
@@ -81,6 +83,33 @@ class EvalRecord(NamedTuple):
     first_nonfinite_step: jax.Array
 
 
+class Exploration(NamedTuple):
+    r"""The exploration schedule as arrays, an input of the compiled training program.
+
+    :math:`\varepsilon_t = (\varepsilon_0 - \varepsilon_1)(1 - \min(t, T) / T) + \varepsilon_1`
+    with :math:`T` = ``steps``: a linear decay from ``epsilon_start`` to ``epsilon_end``
+    over ``exploration_steps`` steps (at least 1), as ``optax.linear_schedule`` computes it.
+    """
+
+    decay: jax.Array  # [] float32: epsilon_start - epsilon_end
+    end: jax.Array  # [] float32: epsilon_end
+    steps: jax.Array  # [] int32: exploration_steps, at least 1
+
+    @classmethod
+    def from_config(cls, config: TrainConfig) -> "Exploration":
+        # The difference is taken in Python's float64, then rounded, as optax does.
+        return cls(
+            jnp.float32(config.epsilon_start - config.epsilon_end),
+            jnp.float32(config.epsilon_end),
+            jnp.int32(max(config.exploration_steps, 1)),
+        )
+
+    def epsilon(self, step: jax.Array) -> jax.Array:
+        """The probability of a uniform action at ``step``."""
+        fraction_left = 1 - jnp.clip(step, 0, self.steps) / self.steps
+        return self.decay * fraction_left + self.end
+
+
 def make_policy(config: TrainConfig, env: Environment, key: jax.Array):
     """The policy a configuration asks for, freshly initialised."""
     if config.policy == "tabular":
@@ -143,6 +172,31 @@ def memory_sizes(config: TrainConfig, env: Environment) -> dict:
     return sizes
 
 
+# Compiled training programs by Trainer.program_key, the most recently used last.
+_PROGRAMS: collections.OrderedDict = collections.OrderedDict()
+MAX_SHARED_PROGRAMS = 16
+
+
+def compiled_program(trainer: "Trainer"):
+    """``chunk(state, exploration, n_steps)``: ``trainer``'s chunk of steps and evaluation on
+    every seed, compiled; the same function as an earlier Trainer's with the same
+    :meth:`Trainer.program_key`, so that it is compiled once for both."""
+    key = trainer.program_key()
+    if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
+        return _PROGRAMS[key]
+    seeds = trainer.over_seeds(trainer._chunk_one)
+    program = eqx.filter_jit(
+        lambda state, exploration, n_steps: seeds(state, n_steps, exploration),
+        compiler_options=compiler_options(),
+    )
+    if key is not None:
+        _PROGRAMS[key] = program
+        if len(_PROGRAMS) > MAX_SHARED_PROGRAMS:
+            _PROGRAMS.popitem(last=False)
+    return program
+
+
 class Trainer:
     """Compiled training for one configuration (and optionally several seeds at once).
 
@@ -163,6 +217,10 @@ class Trainer:
 
     Raises ``ValueError`` before allocating anything if the run cannot fit in the device's
     memory (:func:`gfn_teach.memory.check_training_fits`).
+
+    Trainers whose configs differ only in the seed, the number of steps or the exploration
+    schedule run one compiled program (:meth:`program_key`): exploration on and off, say,
+    costs one compilation.
     """
 
     def __init__(
@@ -197,25 +255,70 @@ class Trainer:
         self.has_modes = self.env.mode_ids() is not None
         self.marginal_shape = marginal_shape(self.env)
         self.optimizer = make_optimizer(config)
-        self.epsilon = optax.linear_schedule(
-            config.epsilon_start, config.epsilon_end, max(config.exploration_steps, 1)
-        )
+        self.exploration = Exploration.from_config(config)
         self.mesh = seed_mesh(n_seeds) if n_seeds is not None and split_over_devices else None
-        # n_steps is a Python int, hence static: at most two compilations (full chunks and
-        # a shorter last one when eval_every does not divide steps).
-        self.run_chunk = eqx.filter_jit(self.over_seeds(self._chunk_one), compiler_options=compiler_options())
+        self._compiled_chunk = compiled_program(self)
+
+    def run_chunk(self, state: TrainState, n_steps: int) -> tuple[TrainState, EvalRecord]:
+        """``n_steps`` training steps then an exact evaluation, compiled (:meth:`_chunk_one`).
+
+        ``n_steps`` is a Python int, hence static: at most two compilations (full chunks and
+        a shorter last one when eval_every does not divide steps), shared with every Trainer
+        whose :meth:`program_key` is the same.
+        """
+        return self._compiled_chunk(state, self.exploration, n_steps)
+
+    def program_key(self):
+        """What the compiled program depends on, hashable; None when that cannot be hashed.
+
+        Everything but the seed, the number of steps and the exploration schedule, which
+        are not part of the program. A subclass may read any field of its config, so for
+        one the whole config counts.
+        """
+        config = self.config
+        if type(self) is Trainer:
+            config = dataclasses.replace(
+                config, seed=0, steps=config.eval_every, epsilon_start=0.0, epsilon_end=0.0, exploration_steps=0
+            )
+        options = tuple(sorted(compiler_options().items()))
+        key = (type(self), config, self.env, self.n_seeds, self.mesh, self.row_buckets, options)
+        try:
+            hash(key)
+        except TypeError:  # e.g. an environment that holds arrays
+            return None
+        return key
 
     def over_seeds(self, one_seed):
-        """Run ``one_seed(state, n_steps) -> (state, outputs)`` on every seed at once.
+        """Run ``one_seed(state, n_steps, *inputs) -> (state, outputs)`` on every seed at once.
 
-        One seed: ``one_seed`` itself. Several: ``vmap`` over the seed axis (named
-        ``SEED_AXIS``, so that the skips can ask whether every seed can skip), split over the
-        local devices when there are several (:func:`seed_mesh`). Not jitted.
+        One seed: ``one_seed`` itself. Several: ``vmap`` over the seed axis of ``state``
+        (named ``SEED_AXIS``, so that the skips can ask whether every seed can skip), the
+        ``inputs`` shared by every seed, split over the local devices when there are several
+        (:func:`seed_mesh`). Not jitted.
         """
         if self.n_seeds is None:
             return one_seed
-        seeds = eqx.filter_vmap(one_seed, in_axes=(eqx.if_array(0), None), axis_name=SEED_AXIS)
+
+        def seeds(state, n_steps: int, *inputs):
+            each = lambda state, inputs: one_seed(state, n_steps, *inputs)
+            return eqx.filter_vmap(each, in_axes=(eqx.if_array(0), None), axis_name=SEED_AXIS)(state, inputs)
+
         return seeds if self.mesh is None else split_seeds_over(self.mesh, seeds)
+
+    def seed_index(self) -> jax.Array:
+        """Which of the ``n_seeds`` runs is being computed (0 without ``n_seeds``).
+
+        For a subclass's ``loss`` that gives each run its own setting, e.g.
+        ``lambdas[self.seed_index() // 4]``. Only inside the compiled program: it is the
+        position along the seed axis that ``vmap`` maps over, counted across devices when
+        the seeds are split over several (``jax.lax.axis_index`` alone counts on one).
+        """
+        if self.n_seeds is None:
+            return jnp.array(0, jnp.int32)
+        index = jax.lax.axis_index(SEED_AXIS)
+        if self.mesh is not None:  # each device holds a consecutive block of the seeds
+            index = jax.lax.axis_index("devices") * (self.n_seeds // self.mesh.size) + index
+        return index
 
     def init(self, key: jax.Array) -> TrainState:
         """A fresh state from ``key`` (with ``n_seeds``: one key per seed, see :meth:`keys`).
@@ -262,10 +365,13 @@ class Trainer:
             return eqx.filter_value_and_grad(self.loss)(policy, traj)
         return value_and_grad_on_visited(self.loss, policy, traj, self.row_buckets, self.seed_axis)
 
-    def train_step(self, state: TrainState) -> tuple[TrainState, jax.Array]:
-        """Sample a batch with epsilon exploration, take one Adam step on the loss."""
+    def train_step(self, state: TrainState, exploration: Exploration | None = None) -> tuple[TrainState, jax.Array]:
+        """Sample a batch with epsilon exploration, take one Adam step on the loss.
+
+        ``exploration`` defaults to the config's (:attr:`exploration`)."""
+        exploration = self.exploration if exploration is None else exploration
         key, rollout_key = jax.random.split(state.key)
-        epsilon = self.epsilon(state.step)
+        epsilon = exploration.epsilon(state.step)
         traj = forward_rollout(
             rollout_key, self.env, state.policy, self.config.batch_size, epsilon, self.seed_axis
         )
@@ -300,24 +406,28 @@ class Trainer:
             first_nonfinite_step=jnp.array(-1, jnp.int32),
         )
 
-    def train_steps(self, state: TrainState, n_steps: int) -> tuple[TrainState, jax.Array]:
+    def train_steps(
+        self, state: TrainState, n_steps: int, exploration: Exploration | None = None
+    ) -> tuple[TrainState, jax.Array]:
         """Run ``n_steps`` training steps in one ``lax.scan``; returns the ``[n_steps]`` losses."""
         arrays, static = eqx.partition(state, eqx.is_array)
 
         def body(arrays, _):
-            new_state, loss = self.train_step(eqx.combine(arrays, static))
+            new_state, loss = self.train_step(eqx.combine(arrays, static), exploration)
             return eqx.filter(new_state, eqx.is_array), loss
 
         arrays, losses = jax.lax.scan(body, arrays, None, length=n_steps)
         return eqx.combine(arrays, static), losses
 
-    def _chunk_one(self, state: TrainState, n_steps: int) -> tuple[TrainState, EvalRecord]:
+    def _chunk_one(
+        self, state: TrainState, n_steps: int, exploration: Exploration | None = None
+    ) -> tuple[TrainState, EvalRecord]:
         """Run ``n_steps`` training steps in one ``lax.scan``, then evaluate.
 
         The record's ``first_nonfinite_step`` is the first step whose loss was not finite,
         else the chunk's last step if the parameters it ends with are not, else -1.
         """
-        state, losses = self.train_steps(state, n_steps)
+        state, losses = self.train_steps(state, n_steps, exploration)
         record = self.evaluate(state, jnp.mean(losses))
         bad_loss = ~jnp.isfinite(losses)
         params = jax.tree.leaves(eqx.filter(state.policy, eqx.is_inexact_array))

@@ -7,6 +7,7 @@ import sys
 import equinox as eqx
 import jax
 import numpy as np
+import optax
 import pytest
 
 import gfn_teach as g
@@ -105,6 +106,9 @@ for i, key in enumerate(trainer.keys()):
     for n in single.chunk_sizes():
         state, record = single.run_chunk(state, n)
     np.testing.assert_allclose(record.exact_tv, result.history["exact_tv"][-1, i], rtol=1e-4, atol=1e-5)
+import equinox as eqx
+probe = eqx.filter_jit(trainer.over_seeds(lambda state, n_steps: (state, trainer.seed_index())))
+assert probe(result.state, 0)[1].tolist() == [0, 1, 2, 3]  # counted across the two devices
 print("split ok")
 """
 
@@ -116,6 +120,14 @@ def test_seeds_split_over_two_cpu_devices_match_single_seed_runs():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "split ok" in done.stdout
+
+
+def test_seed_index_is_each_runs_position_along_the_seed_axis():
+    config = g.TrainConfig(loss="db", steps=50, **SMALL)
+    trainer = g.Trainer(config, n_seeds=3)
+    probe = eqx.filter_jit(trainer.over_seeds(lambda state, n_steps: (state, trainer.seed_index())))
+    assert probe(trainer.init(trainer.keys()), 0)[1].tolist() == [0, 1, 2]
+    assert int(g.Trainer(config).seed_index()) == 0
 
 
 def test_use_every_cpu_core_is_a_no_op_once_jax_has_started():
@@ -258,3 +270,49 @@ def test_compiler_options_yield_to_jax_disable_most_optimizations():
         assert compiler_options() == {}  # the user's quicker compilation is kept, not raised to -O2
     finally:
         jax.config.update("jax_disable_most_optimizations", before)
+
+
+
+@pytest.mark.parametrize("start, end, steps", [(1.0, 0.0, 270), (0.2, 0.05, 77), (0.3, 0.3, 0), (0.7, 0.1, 1)])
+def test_exploration_input_follows_optax_linear_schedule_exactly(start, end, steps):
+    config = g.TrainConfig(epsilon_start=start, epsilon_end=end, exploration_steps=steps, **SMALL)
+    exploration = sys.modules["gfn_teach.train"].Exploration.from_config(config)
+    schedule = optax.linear_schedule(start, end, max(steps, 1))
+    step = np.arange(steps + 5, dtype=np.int32)
+    # Compiled as in training: the schedule's numbers an input, against optax's as constants.
+    ours = jax.jit(lambda exploration, step: jax.vmap(exploration.epsilon)(step))(exploration, step)
+    np.testing.assert_array_equal(ours, jax.jit(jax.vmap(schedule))(step))
+    np.testing.assert_allclose(ours, [schedule(t) for t in step], rtol=1e-6, atol=1e-7)  # and eagerly
+
+
+def test_trainers_that_differ_only_in_exploration_share_one_compiled_program():
+    train_module = sys.modules["gfn_teach.train"]
+    config = g.TrainConfig(loss="tb", steps=100, exploration_steps=60, **SMALL)
+    greedy_config = dataclasses.replace(config, epsilon_start=0.0, seed=3)
+    exploring = g.Trainer(config, n_seeds=2)
+    greedy = g.Trainer(greedy_config, n_seeds=2)
+    assert greedy._compiled_chunk is exploring._compiled_chunk
+    assert g.Trainer(dataclasses.replace(config, lr=2e-3), n_seeds=2)._compiled_chunk is not exploring._compiled_chunk
+    assert g.Trainer(config, n_seeds=3)._compiled_chunk is not exploring._compiled_chunk
+    shared = greedy.fit(progress=False).history
+    exploring_seed_3 = g.Trainer(dataclasses.replace(config, seed=3), n_seeds=2).fit(progress=False).history
+    train_module._PROGRAMS.clear()
+    alone = g.Trainer(greedy_config, n_seeds=2)
+    assert alone._compiled_chunk is not exploring._compiled_chunk
+    compiled_alone = alone.fit(progress=False).history
+    # The shared program ran the greedy schedule, not the one it was first traced with.
+    for key in shared:
+        np.testing.assert_array_equal(shared[key], compiled_alone[key])
+    assert not np.array_equal(shared["exact_tv"], exploring_seed_3["exact_tv"])
+
+
+def test_a_subclass_shares_its_program_only_with_the_very_same_config():
+    class ScaledByEpsilon(g.Trainer):  # reads a config field the base Trainer treats as an input
+        def loss(self, policy, traj):
+            return self.config.epsilon_start * g.trajectory_balance(policy, self.env, traj)
+
+    config = g.TrainConfig(loss="tb", steps=50, **SMALL)
+    first = ScaledByEpsilon(config)
+    assert ScaledByEpsilon(dataclasses.replace(config, epsilon_start=0.5))._compiled_chunk is not first._compiled_chunk
+    assert ScaledByEpsilon(config)._compiled_chunk is first._compiled_chunk
+    assert g.Trainer(config)._compiled_chunk is not first._compiled_chunk
