@@ -6,8 +6,9 @@ Adam step. ``Trainer.run_chunk`` compiles ``eval_every`` steps and an exact eval
 one function, reused for every chunk, so the host only wakes up between chunks (to advance
 the progress bar, store a history row and check that the loss and the parameters stayed
 finite), never per step. The exploration schedule is an input of that function, not a
-constant in it, so Trainers that differ only in their exploration share one compilation. ``make_train(config)`` wraps the whole run in one pure function
-``train(key)`` that can be ``jit``-ed and ``vmap``-ed over seeds, PureJaxRL style.
+constant in it, so Trainers that differ only in their exploration share one compilation.
+``make_train(config)`` wraps the whole run in one pure function ``train(key)`` that can be
+``jit``-ed and ``vmap``-ed over seeds, PureJaxRL style.
 What only makes it faster lives in :mod:`gfn_teach.speedups`.
 """
 
@@ -277,9 +278,8 @@ class Trainer:
         """
         config = self.config
         if type(self) is Trainer:
-            config = dataclasses.replace(
-                config, seed=0, steps=config.eval_every, epsilon_start=0.0, epsilon_end=0.0, exploration_steps=0
-            )
+            not_in_program = dict(epsilon_start=0.0, epsilon_end=0.0, exploration_steps=0)
+            config = dataclasses.replace(config, seed=0, steps=config.eval_every, **not_in_program)
         options = tuple(sorted(compiler_options().items()))
         key = (type(self), config, self.env, self.n_seeds, self.mesh, self.row_buckets, options)
         try:
@@ -365,7 +365,9 @@ class Trainer:
             return eqx.filter_value_and_grad(self.loss)(policy, traj)
         return value_and_grad_on_visited(self.loss, policy, traj, self.row_buckets, self.seed_axis)
 
-    def train_step(self, state: TrainState, exploration: Exploration | None = None) -> tuple[TrainState, jax.Array]:
+    def train_step(
+        self, state: TrainState, exploration: Exploration | None = None
+    ) -> tuple[TrainState, jax.Array]:
         """Sample a batch with epsilon exploration, take one Adam step on the loss.
 
         ``exploration`` defaults to the config's (:attr:`exploration`)."""
