@@ -9,7 +9,10 @@
    checks that ``jax`` is still the pinned version;
 3. copies each chapter alone into an empty temporary folder and executes it with a fresh
    kernel of that environment, checking inside the kernel that ``gfn_teach`` comes from the
-   installed wheel, not from a checkout.
+   installed wheel, not from a checkout; two chapters at a time (one process per core).
+
+A chapter whose code, the library and this script are unchanged since it passed here is
+skipped (``tests/unchanged.py``; ``FRESH=1`` runs everything).
 
 Any error fails the run with a line naming the chapter and the cell. Python here is the
 machine's (3.11); Colab's is 3.13.
@@ -27,6 +30,8 @@ import time
 import venv
 from pathlib import Path
 
+import unchanged
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".cache" / "colab-venv"
 STAMP = VENV / ".colab-pins"
@@ -43,6 +48,8 @@ COLAB_PINS = [
     "nbclient",
 ]
 CELL_TIMEOUT = 900
+# What a chapter run here depends on, besides the chapter itself (see tests/unchanged.py).
+DEPENDS_ON = ["gfn_teach", "pyproject.toml", "README.md", "tests/colab_like.py"]
 
 
 def run(*command, **kwargs) -> subprocess.CompletedProcess:
@@ -143,7 +150,8 @@ def execute_chapters(chapters: list[str]) -> int:
             elif jax_version != JAX_VERSION:
                 failures.append(f"{chapter}: the kernel has jax {jax_version}, not {JAX_VERSION}")
             print(f"  {name:34s} {times[name]:6.1f} s", flush=True)
-    print(f"chapters executed in the Colab-like environment: {sum(times.values()):.0f} s in all")
+    if len(times) > 1:
+        print(f"chapters executed in the Colab-like environment: {sum(times.values()):.0f} s in all")
     for failure in failures:
         print(f"FAILED {failure}")
     return 1 if failures else 0
@@ -161,18 +169,41 @@ def main() -> int:
         return execute_chapters(chapters)
 
     start = time.perf_counter()
+    stamps = {c: unchanged.fingerprint("colab", [c, *DEPENDS_ON]) for c in chapters}
+    todo = [c for c in chapters if not unchanged.passed(stamps[c])]
+    for chapter in sorted(set(chapters) - set(todo)):
+        print(f"colab-like: {Path(chapter).name} unchanged since it passed ({stamps[chapter]}), skipped")
+    if not todo:
+        return 0
     ensure_colab_venv()
     with tempfile.TemporaryDirectory(prefix="colab-wheel-") as folder:
         install_wheel(build_wheel(Path(folder)))
     print(f"Colab-like environment ready in {time.perf_counter() - start:.0f} s "
           f"(jax {JAX_VERSION}, project installed from its wheel)", flush=True)
-    status = subprocess.run(
-        [str(venv_python()), __file__, "--execute", *chapters],
-        cwd=tempfile.gettempdir(), env=clean_environment(),
-    ).returncode
+    status = 0
+    for chapter, returncode in run_in_parallel(todo):
+        status = status or returncode
+        if returncode == 0:
+            unchanged.mark(stamps[chapter])
     print(f"Colab-like run took {time.perf_counter() - start:.0f} s")
     return status
 
+
+def run_in_parallel(chapters: list[str]):
+    """Each chapter in its own process of the Colab-like venv, one per core; yields exit codes."""
+    waiting, running = list(chapters), {}
+    while waiting or running:
+        while waiting and len(running) < min(2, os.cpu_count() or 1):
+            chapter = waiting.pop(0)
+            running[chapter] = subprocess.Popen(
+                [str(venv_python()), __file__, "--execute", chapter],
+                cwd=tempfile.gettempdir(), env=clean_environment(),
+            )
+        time.sleep(0.2)
+        for chapter, process in list(running.items()):
+            if process.poll() is not None:
+                del running[chapter]
+                yield chapter, process.returncode
 
 if __name__ == "__main__":
     sys.exit(main())
