@@ -97,9 +97,12 @@ def compare(target: jax.Array, learned: jax.Array) -> DistributionMetrics:
 def sampling_noise_floor(
     key: jax.Array, env: Environment, n_samples: int, n_repeats: int = 8
 ) -> jax.Array:
-    """Median TV between the target and ``n_samples`` exact samples from it.
+    """Median TV between the target and the histogram of ``n_samples`` exact samples from it.
 
-    An empirical TV below this number cannot be told apart from a perfect sampler.
+    What a *perfect* sampler scores: an empirical TV near this number cannot be told apart from
+    one. It is not a lower bound: a sampler sharper than the target can score below it at small
+    ``n_samples`` (at one sample, always returning the mode scores ``1 - max(pi)``, below a
+    perfect sampler's ``1 - sum(pi**2)`` on average).
     """
     target = env.true_distribution()
     log_target = jnp.log(target)

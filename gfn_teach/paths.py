@@ -2,8 +2,10 @@ r"""Many paths: how many trajectories reach each object, and what max-entropy RL
 
 A GFlowNet samples :math:`x` with probability :math:`R(x)/Z`, however many paths lead to
 :math:`x`. The optimal policy of max-entropy RL (reward :math:`\log R(x)` on the stop edge,
-no discount) puts probability :math:`R(x)/Z` on each *trajectory* instead, so an object
-reached by :math:`n(x)` paths is sampled with probability :math:`R(x)\, n(x) / \sum_y R(y)\, n(y)`.
+no discount) puts probability :math:`R(\tau) / e^{V(s_0)}` on each *trajectory* instead, where
+the normaliser is the soft value of the start, :math:`e^{V(s_0)} = \sum_y R(y)\, n(y)` (not
+:math:`Z`), so an object reached by :math:`n(x)` paths is sampled with probability
+:math:`R(x)\, n(x) / \sum_y R(y)\, n(y)`.
 Each function is compiled (``eqx.filter_jit``) and works by dynamic programming over the
 environment's DAG (see :func:`gfn_teach.exact.state_graph`), in log space: on the hypergrid
 20^4 the path counts overflow float32.
