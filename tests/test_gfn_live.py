@@ -123,7 +123,8 @@ def test_loss_and_gradient_match_the_library(loss, learn_backward):
     with jax.enable_x64(True):
         env = g.Hypergrid(dim=2, side=side, reward=reward)
         policy = g.TabularPolicy(env, learn_backward, table=jnp.asarray(table), log_z=log_z)
-        traj = g.forward_rollout(jax.random.PRNGKey(7), env, policy, batch_size=32, epsilon=0.5)
+        rollout = eqx.filter_jit(g.forward_rollout)  # one compiled scan, not op by op
+        traj = rollout(jax.random.PRNGKey(7), env, policy, batch_size=32, epsilon=0.5)
         value, grad_table, grad_log_z = library_loss_and_grad(loss, env, policy, traj)
     trajectories = action_lists(traj)
     assert len(trajectories) == 32 and max(len(a) for a in trajectories) > 5
