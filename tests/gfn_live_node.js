@@ -13,7 +13,8 @@
 const path = require("path");
 
 const dir = path.join(__dirname, "..", "_static", "gfn_live");
-for (const name of ["hypergrid", "policy", "losses", "train"]) require(path.join(dir, name + ".js"));
+for (const name of ["hypergrid", "policy", "losses", "train"])
+  require(path.join(dir, name + ".js"));
 const GFN = globalThis.GFN;
 
 function policyOf(req) {

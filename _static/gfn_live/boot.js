@@ -1,5 +1,6 @@
 /* Mounts the live panels on the page's placeholders, once the page is parsed:
- * <div id="gfn-reward-explorer"> (explorer.js) and <div id="gfn-training-panel"> (trainer_panel.js).
+ * <div id="gfn-reward-explorer"> (explorer.js) and <div id="gfn-training-panel">
+ * (trainer_panel.js).
  * In Colab or Jupyter the same Markdown cells hold only the empty divs, and no script runs.
  */
 (function (GFN) {

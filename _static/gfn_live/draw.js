@@ -8,9 +8,23 @@
   "use strict";
 
   const VIRIDIS = [
-    [68, 1, 84], [72, 24, 106], [71, 45, 123], [66, 64, 134], [59, 82, 139], [51, 99, 141],
-    [44, 114, 142], [38, 130, 142], [33, 145, 140], [31, 160, 136], [40, 174, 128],
-    [63, 188, 115], [94, 201, 98], [132, 212, 75], [173, 220, 48], [216, 226, 25], [253, 231, 37],
+    [68, 1, 84],
+    [72, 24, 106],
+    [71, 45, 123],
+    [66, 64, 134],
+    [59, 82, 139],
+    [51, 99, 141],
+    [44, 114, 142],
+    [38, 130, 142],
+    [33, 145, 140],
+    [31, 160, 136],
+    [40, 174, 128],
+    [63, 188, 115],
+    [94, 201, 98],
+    [132, 212, 75],
+    [173, 220, 48],
+    [216, 226, 25],
+    [253, 231, 37],
   ];
   const FONT = "12px system-ui, -apple-system, 'Segoe UI', sans-serif";
 
@@ -28,7 +42,8 @@
     return `rgb(${c[0]},${c[1]},${c[2]})`;
   }
 
-  /** Size a canvas to cssWidth x cssHeight CSS pixels, sharp on high-DPI screens; returns its 2D context. */
+  /** Size a canvas to cssWidth x cssHeight CSS pixels, sharp on high-DPI screens;
+   *  returns its 2D context. */
   function setup(canvas, cssWidth, cssHeight) {
     const ratio = Math.max(1, Math.min(3, globalThis.devicePixelRatio || 1));
     canvas.width = Math.round(cssWidth * ratio);
@@ -43,7 +58,8 @@
   }
 
   /** Heat map of values [side * side] in box {x, y, w, h}, colour scale [vmin, vmax] (clipped).
-   *  One pixel per cell in an offscreen image, scaled up without smoothing: sharp cells, no seams. */
+   *  One pixel per cell in an offscreen image, scaled up without smoothing: sharp cells,
+   *  no seams. */
   function heatmap(ctx, values, side, box, vmin, vmax) {
     const span = vmax > vmin ? vmax - vmin : 1;
     const cells = document.createElement("canvas");
@@ -117,7 +133,8 @@
     const mag = Math.pow(10, Math.floor(Math.log10(raw)));
     const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
     const out = [];
-    for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-12 * step; v += step) out.push(+v.toPrecision(12));
+    for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-12 * step; v += step)
+      out.push(+v.toPrecision(12));
     return out;
   }
 
@@ -198,5 +215,16 @@
     return (globalThis.getComputedStyle && getComputedStyle(el).color) || "#222";
   }
 
-  GFN.draw = { viridis, viridisRGB, setup, heatmap, frame, colourBar, niceTicks, logLinePlot, items, inkOf };
+  GFN.draw = {
+    viridis,
+    viridisRGB,
+    setup,
+    heatmap,
+    frame,
+    colourBar,
+    niceTicks,
+    logLinePlot,
+    items,
+    inkOf,
+  };
 })((globalThis.GFN = globalThis.GFN || {}));

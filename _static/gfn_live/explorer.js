@@ -16,18 +16,37 @@
     ["r2", "R\u2082", 0, 4, 0.1, 2.0],
   ];
 
-  const SUPERSCRIPT = { "-": "\u207b", 0: "\u2070", 1: "\u00b9", 2: "\u00b2", 3: "\u00b3", 4: "\u2074",
-    5: "\u2075", 6: "\u2076", 7: "\u2077", 8: "\u2078", 9: "\u2079" };
+  const SUPERSCRIPT = {
+    "-": "\u207b",
+    0: "\u2070",
+    1: "\u00b9",
+    2: "\u00b2",
+    3: "\u00b3",
+    4: "\u2074",
+    5: "\u2075",
+    6: "\u2076",
+    7: "\u2077",
+    8: "\u2078",
+    9: "\u2079",
+  };
 
   /** 10^e with a superscript exponent, e.g. 10⁻³. */
   function powerOfTen(e) {
-    return "10" + String(e).split("").map((c) => SUPERSCRIPT[c] || c).join("");
+    return (
+      "10" +
+      String(e)
+        .split("")
+        .map((c) => SUPERSCRIPT[c] || c)
+        .join("")
+    );
   }
 
   /** A number with `digits` significant digits, without a trailing exponent for ordinary sizes. */
   function sig(v, digits = 5) {
     if (v === 0) return "0";
-    return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6 ? String(+v.toPrecision(digits)) : v.toExponential(digits - 1);
+    return Math.abs(v) >= 1e-3 && Math.abs(v) < 1e6
+      ? String(+v.toPrecision(digits))
+      : v.toExponential(digits - 1);
   }
 
   /** Every number the panel shows, for side and {r0, r1, r2}. */
@@ -43,7 +62,15 @@
       const b1 = H.bands(x[1], side);
       if (!(b0.outer && b1.outer) && !(b0.inner && b1.inner)) backgroundShare += pi[i];
     }
-    return { params: Object.assign({ side }, params), logR, pi, logZ, z: Math.exp(logZ), maxPi, backgroundShare };
+    return {
+      params: Object.assign({ side }, params),
+      logR,
+      pi,
+      logZ,
+      z: Math.exp(logZ),
+      maxPi,
+      backgroundShare,
+    };
   }
 
   function mount(root) {
@@ -78,13 +105,17 @@
 
     function read() {
       const v = (name) => Number(inputs[name].input.value);
-      return { side: Math.round(v("side")), params: { r0: Math.pow(10, v("log10_r0")), r1: v("r1"), r2: v("r2") } };
+      return {
+        side: Math.round(v("side")),
+        params: { r0: Math.pow(10, v("log10_r0")), r1: v("r1"), r2: v("r2") },
+      };
     }
 
     function render() {
       const { side, params } = read();
       inputs.side.out.textContent = String(side);
-      inputs.log10_r0.out.textContent = `${inputs.log10_r0.input.value} (R\u2080 = ${sig(params.r0, 3)})`;
+      const r0Text = sig(params.r0, 3);
+      inputs.log10_r0.out.textContent = `${inputs.log10_r0.input.value} (R\u2080 = ${r0Text})`;
       inputs.r1.out.textContent = Number(inputs.r1.input.value).toFixed(1);
       inputs.r2.out.textContent = Number(inputs.r2.input.value).toFixed(1);
       const state = compute(side, params);
@@ -96,7 +127,10 @@
         `max \u03c0(x) = ${sig(state.maxPi, 4)}`,
         `background share of Z = ${(100 * state.backgroundShare).toFixed(2)}%`,
       ]);
-      canvas.setAttribute("aria-label", `reward and target on the ${side} by ${side} grid; ${numbers.textContent}`);
+      canvas.setAttribute(
+        "aria-label",
+        `reward and target on the ${side} by ${side} grid; ${numbers.textContent}`,
+      );
     }
 
     function draw(state) {
@@ -119,13 +153,25 @@
       const logPi = state.pi.map((p) => Math.log10(p));
       let lo = Math.min(...logPi);
       let hi = Math.max(...logPi);
-      if (hi - lo < 1e-9) { lo -= 0.5; hi += 0.5; }
+      if (hi - lo < 1e-9) {
+        lo -= 0.5;
+        hi += 0.5;
+      }
       D.heatmap(ctx, logPi, side, right, lo, hi);
       D.frame(ctx, right, "target \u03c0(x) = R(x)/Z, log scale", ink);
       const barR = { x: right.x + size + 10, y: right.y, w: 12, h: size };
       const ticks = [];
       for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) ticks.push(e);
-      D.colourBar(ctx, barR, lo, hi, ticks.length ? ticks : [lo, hi], (e) => Number.isInteger(e) ? powerOfTen(e) : sig(Math.pow(10, e), 2), "", ink);
+      D.colourBar(
+        ctx,
+        barR,
+        lo,
+        hi,
+        ticks.length ? ticks : [lo, hi],
+        (e) => (Number.isInteger(e) ? powerOfTen(e) : sig(Math.pow(10, e), 2)),
+        "",
+        ink,
+      );
       layout = { side, boxes: [left, right] };
     }
 
@@ -141,7 +187,8 @@
         const x0 = Math.floor(((mx - box.x) / box.w) * layout.side);
         const x1 = Math.floor(((box.y + box.h - my) / box.h) * layout.side);
         const i = x0 * layout.side + x1;
-        hover.textContent = `x = (${x0}, ${x1}):  R(x) = ${sig(Math.exp(state.logR[i]))},  \u03c0(x) = ${sig(state.pi[i], 4)}`;
+        const r = sig(Math.exp(state.logR[i]));
+        hover.textContent = `x = (${x0}, ${x1}):  R(x) = ${r},  \u03c0(x) = ${sig(state.pi[i], 4)}`;
         return;
       }
     }

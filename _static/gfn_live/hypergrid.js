@@ -83,5 +83,14 @@
     return 0.5 * s;
   }
 
-  GFN.hypergrid = { PRESETS, bands, reward, stateOf, logRewards, logSumExp, target, totalVariation };
+  GFN.hypergrid = {
+    PRESETS,
+    bands,
+    reward,
+    stateOf,
+    logRewards,
+    logSumExp,
+    target,
+    totalVariation,
+  };
 })((globalThis.GFN = globalThis.GFN || {}));

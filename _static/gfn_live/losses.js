@@ -34,7 +34,7 @@
     }
   }
 
-  /** grad[s', backward logits] += scale * d log P_B(b | s') / d logits (only when P_B is learned). */
+  /** grad[s', backward logits] += scale * d log P_B(b | s') / d logits (when P_B is learned). */
   function addBackward(policy, grad, sNext, b, scale) {
     const P = GFN.policy;
     if (!policy.learnBackward) return;
@@ -136,9 +136,16 @@
       if (x0 >= side || x1 >= side) throw new Error("trajectory leaves the grid");
       states.push(x0 * side + x1);
     }
-    if (actions[actions.length - 1] !== GFN.policy.STOP) throw new Error("trajectory must end with stop");
+    if (actions[actions.length - 1] !== GFN.policy.STOP)
+      throw new Error("trajectory must end with stop");
     return { states, actions: Array.from(actions) };
   }
 
-  GFN.losses = { tb: trajectoryBalance, db: detailedBalance, trajectoryBalance, detailedBalance, walk };
+  GFN.losses = {
+    tb: trajectoryBalance,
+    db: detailedBalance,
+    trajectoryBalance,
+    detailedBalance,
+    walk,
+  };
 })((globalThis.GFN = globalThis.GFN || {}));

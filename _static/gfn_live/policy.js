@@ -8,7 +8,8 @@
  *
  * The table has one row of WIDTH = 6 numbers per state (the layout of gfn_teach.TabularPolicy
  * with n_actions = 3 and n_backward_actions = 2):
- *   [forward logit 0, forward logit 1, forward logit stop, log F(s), backward logit 0, backward logit 1]
+ *   [forward logit 0, forward logit 1, forward logit stop, log F(s),
+ *    backward logit 0, backward logit 1]
  * and the policy also holds log Z. When the backward policy is not learned, its logits are
  * ignored: P_B is uniform over the valid parents.
  *
@@ -47,11 +48,13 @@
   /** Masked log-softmax of logits[offset .. offset+valid.length) into out (invalid: -Infinity). */
   function maskedLogSoftmax(logits, offset, valid, out) {
     let top = -Infinity;
-    for (let a = 0; a < valid.length; a++) if (valid[a] && logits[offset + a] > top) top = logits[offset + a];
+    for (let a = 0; a < valid.length; a++)
+      if (valid[a] && logits[offset + a] > top) top = logits[offset + a];
     let sum = 0;
     for (let a = 0; a < valid.length; a++) if (valid[a]) sum += Math.exp(logits[offset + a] - top);
     const norm = top + Math.log(sum);
-    for (let a = 0; a < valid.length; a++) out[a] = valid[a] ? logits[offset + a] - norm : -Infinity;
+    for (let a = 0; a < valid.length; a++)
+      out[a] = valid[a] ? logits[offset + a] - norm : -Infinity;
     return out;
   }
 
@@ -59,10 +62,16 @@
   function logPF(policy, i, out) {
     const side = policy.side;
     const x = [Math.floor(i / side), i % side];
-    return maskedLogSoftmax(policy.table, i * WIDTH, forwardValid(x, side), out || new Float64Array(N_ACTIONS));
+    return maskedLogSoftmax(
+      policy.table,
+      i * WIDTH,
+      forwardValid(x, side),
+      out || new Float64Array(N_ACTIONS),
+    );
   }
 
-  /** log P_B(. | s) at state i: [2]; uniform over valid parents unless learned; at the origin all -Infinity. */
+  /** log P_B(. | s) at state i: [2]; uniform over valid parents unless learned;
+   *  all -Infinity at the origin (no parent). */
   function logPB(policy, i, out) {
     const side = policy.side;
     const x = [Math.floor(i / side), i % side];
@@ -72,7 +81,8 @@
       out[0] = out[1] = -Infinity;
       return out;
     }
-    if (policy.learnBackward) return maskedLogSoftmax(policy.table, i * WIDTH + N_ACTIONS + 1, valid, out);
+    if (policy.learnBackward)
+      return maskedLogSoftmax(policy.table, i * WIDTH + N_ACTIONS + 1, valid, out);
     const uniform = -Math.log((valid[0] ? 1 : 0) + (valid[1] ? 1 : 0));
     for (let b = 0; b < N_BACKWARD; b++) out[b] = valid[b] ? uniform : -Infinity;
     return out;
@@ -120,8 +130,18 @@
   }
 
   GFN.policy = {
-    N_ACTIONS, STOP, N_BACKWARD, LOG_FLOW, WIDTH,
-    create, forwardValid, backwardValid, maskedLogSoftmax, logPF, logPB,
-    forwardProbabilities, terminalDistribution,
+    N_ACTIONS,
+    STOP,
+    N_BACKWARD,
+    LOG_FLOW,
+    WIDTH,
+    create,
+    forwardValid,
+    backwardValid,
+    maskedLogSoftmax,
+    logPF,
+    logPB,
+    forwardProbabilities,
+    terminalDistribution,
   };
 })((globalThis.GFN = globalThis.GFN || {}));

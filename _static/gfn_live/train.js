@@ -25,7 +25,8 @@
   }
 
   /** Adam (as optax.adam): m <- b1 m + (1-b1) g, v <- b2 v + (1-b2) g^2,
-   *  p <- p - lr * m_hat / (sqrt(v_hat) + eps), with m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t). */
+   *  p <- p - lr * m_hat / (sqrt(v_hat) + eps),
+   *  with m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t). */
   function adam(size, lr, b1 = 0.9, b2 = 0.999, eps = 1e-8) {
     const m = new Float64Array(size);
     const v = new Float64Array(size);
@@ -102,7 +103,8 @@
     seed: 0,
   };
 
-  /** A trainer: {policy, target, step, history: {step, tv, logZ, loss}, trainSteps(k), evaluate()}. */
+  /** A trainer: {policy, target, step, history: {step, tv, logZ, loss}, trainSteps(k),
+   *  evaluate()}. */
   function createTrainer(options) {
     const cfg = Object.assign({}, DEFAULTS, options || {});
     const params = typeof cfg.reward === "string" ? GFN.hypergrid.PRESETS[cfg.reward] : cfg.reward;
@@ -149,7 +151,8 @@
         for (let j = 0; j < k; j++) {
           const epsilon = trainer.epsilon();
           const batch = [];
-          for (let b = 0; b < cfg.batchSize; b++) batch.push(sampleTrajectory(policy, epsilon, random));
+          for (let b = 0; b < cfg.batchSize; b++)
+            batch.push(sampleTrajectory(policy, epsilon, random));
           const { loss, grad } = lossFn(policy, target.logR, batch);
           tableOpt.update(policy.table, grad.table);
           logZParam[0] = policy.logZ;

@@ -6,7 +6,8 @@
  * (exact, policy.js) is drawn beside the target pi on the target's colour scale [0, max pi]
  * (larger learned values are clipped, as in gfn_teach.viz.plot_marginals), and the exact TV is
  * plotted against the steps. The element's `gfnState` holds what is shown, for the page tests:
- * {running, step, tv, logZ, trueLogZ, reached: {step, seconds} | null, seconds, config, table, policyLogZ}.
+ * {running, step, tv, logZ, trueLogZ, reached: {step, seconds} | null, seconds, config, table,
+ * policyLogZ}.
  */
 (function (GFN) {
   "use strict";
@@ -14,12 +15,25 @@
   const TV_GOAL = 0.05;
   const MAX_STEPS = 20000; // training stops by itself here
   const CHOICES = {
-    loss: [["tb", "TB"], ["db", "DB"]],
-    reward: [["easy", "easy"], ["hard", "hard"]],
+    loss: [
+      ["tb", "TB"],
+      ["db", "DB"],
+    ],
+    reward: [
+      ["easy", "easy"],
+      ["hard", "hard"],
+    ],
     // Not 16 x 16: there exploration by uniform actions, which stop a third of the time, rarely
     // reaches the far corner, and the table collapses onto the near modes (TV stays near 0.7).
-    side: [["8", "8 \u00d7 8"], ["12", "12 \u00d7 12"]],
-    speed: [["1", "1"], ["5", "5"], ["25", "25"]],
+    side: [
+      ["8", "8 \u00d7 8"],
+      ["12", "12 \u00d7 12"],
+    ],
+    speed: [
+      ["1", "1"],
+      ["5", "5"],
+      ["25", "25"],
+    ],
   };
   const LABELS = { loss: "loss", reward: "reward", side: "grid", speed: "steps per frame" };
   const DEFAULT_SPEED = "5";
@@ -111,9 +125,17 @@
       const { pT, tv } = trainer.evaluate();
       const h = trainer.history;
       const state = {
-        running, step: trainer.step, tv, logZ: trainer.logZ(), trueLogZ: trainer.target.logZ,
-        reached, seconds, config: trainer.config, epsilon: trainer.epsilon(),
-        table: Array.from(trainer.policy.table), policyLogZ: trainer.policy.logZ,
+        running,
+        step: trainer.step,
+        tv,
+        logZ: trainer.logZ(),
+        trueLogZ: trainer.target.logZ,
+        reached,
+        seconds,
+        config: trainer.config,
+        epsilon: trainer.epsilon(),
+        table: Array.from(trainer.policy.table),
+        policyLogZ: trainer.policy.logZ,
       };
       root.gfnState = state;
       draw(pT, h);
@@ -124,7 +146,10 @@
         `${name} ${state.logZ.toFixed(3)} (true log Z ${state.trueLogZ.toFixed(3)})`,
         `\u03b5 ${state.epsilon.toFixed(2)}`,
       ];
-      if (reached) parts.push(`TV \u2264 ${TV_GOAL} at step ${reached.step} (${reached.seconds.toFixed(1)} s)`);
+      if (reached)
+        parts.push(
+          `TV \u2264 ${TV_GOAL} at step ${reached.step} (${reached.seconds.toFixed(1)} s)`,
+        );
       if (trainer.step >= MAX_STEPS) parts.push(`stopped at ${MAX_STEPS} steps`);
       const text = GFN.draw.items(parts);
       status.textContent = text;
@@ -149,12 +174,27 @@
       D.heatmap(ctx, pT, side, right, 0, top);
       D.frame(ctx, right, "learned P_T(x), on the target's scale", ink);
       const bar = { x: right.x + size + 10, y: right.y, w: 12, h: size };
-      D.colourBar(ctx, bar, 0, top, D.niceTicks(0, top, 4), (v) => String(+v.toPrecision(3)), "", ink);
+      D.colourBar(
+        ctx,
+        bar,
+        0,
+        top,
+        D.niceTicks(0, top, 4),
+        (v) => String(+v.toPrecision(3)),
+        "",
+        ink,
+      );
       const plot = { x: 70, y: plotTop, w: width - 100, h: plotHeight };
       const xMax = Math.max(500, Math.ceil(trainer.step / 500) * 500);
       D.logLinePlot(ctx, plot, h.step, h.tv, {
-        yMin: 1e-3, yMax: 1, xMax, threshold: TV_GOAL, ink, colour: "#1f77b4",
-        xLabel: "training step", yLabel: "exact TV",
+        yMin: 1e-3,
+        yMax: 1,
+        xMax,
+        threshold: TV_GOAL,
+        ink,
+        colour: "#1f77b4",
+        xLabel: "training step",
+        yLabel: "exact TV",
       });
     }
 

@@ -48,9 +48,10 @@ def picture(page, selector):
 
 
 def library_target(side, params):
-    """log Z, pi and the background's share of Z from gfn_teach (float64), as the page shows them."""
+    """log Z, pi and the background's share of Z by gfn_teach (float64), as the page shows them."""
     with jax.enable_x64(True):
-        env = g.Hypergrid(dim=2, side=side, reward=g.HypergridReward(params["r0"], params["r1"], params["r2"]))
+        reward = g.HypergridReward(params["r0"], params["r1"], params["r2"])
+        env = g.Hypergrid(dim=2, side=side, reward=reward)
         pi = np.asarray(env.true_distribution())
         log_z = float(env.log_partition())
     outer, inner = (np.asarray(b) for b in band_indicators(jnp.arange(side), side))
@@ -66,7 +67,8 @@ def assert_explorer_agrees(page, problems, what):
     if abs(shown["logZ"] - log_z) > 1e-12:
         problems.append(f"{what}: page log Z {shown['logZ']!r}, gfn_teach {log_z!r}")
     if np.max(np.abs(pi_page - pi)) > 1e-15:
-        problems.append(f"{what}: page pi differs from gfn_teach by {np.max(np.abs(pi_page - pi)):.2e}")
+        gap = np.max(np.abs(pi_page - pi))
+        problems.append(f"{what}: page pi differs from gfn_teach by {gap:.2e}")
     if abs(shown["backgroundShare"] - background) > 1e-12:
         problems.append(f"{what}: background share {shown['backgroundShare']} against {background}")
     text = page.locator(f"{EXPLORER} .gfn-live-numbers").inner_text().replace("\xa0", " ")
@@ -107,7 +109,8 @@ def library_tv(shown):
         env = g.Hypergrid(dim=2, side=cfg["side"], reward=cfg["reward"])
         table = jnp.asarray(np.asarray(shown["table"], np.float64).reshape(env.n_states, -1))
         policy = g.TabularPolicy(env, cfg["learnBackward"], table=table, log_z=shown["policyLogZ"])
-        return float(g.total_variation(env.true_distribution(), g.terminal_distribution(policy, env)))
+        p_t = g.terminal_distribution(policy, env)
+        return float(g.total_variation(env.true_distribution(), p_t))
 
 
 def train_until_goal(page, problems, label):
@@ -130,7 +133,9 @@ def train_until_goal(page, problems, label):
         )
     except Exception:  # playwright's TimeoutError
         shown = state(page, TRAINING)
-        problems.append(f"{label}: exact TV {shown['tv']:.3f} at step {shown['step']} after {TIME_BUDGET_S} s")
+        problems.append(
+            f"{label}: exact TV {shown['tv']:.3f} at step {shown['step']} after {TIME_BUDGET_S} s"
+        )
         return None
     wall = time.monotonic() - start
     time.sleep(0.5)  # a few more frames, then pause
@@ -144,10 +149,13 @@ def train_until_goal(page, problems, label):
         problems.append(f"{label}: steps went on after Pause")
     tv = library_tv(shown)
     if abs(tv - shown["tv"]) > 1e-9:
-        problems.append(f"{label}: page TV {shown['tv']} against gfn_teach's {tv} for the same table")
+        problems.append(f"{label}: page TV {shown['tv']}, gfn_teach's {tv} for the same table")
     reached = shown["reached"]
-    print(f"{label}: exact TV <= {TV_GOAL} at step {reached['step']} after {reached['seconds']:.2f} s "
-          f"of training ({wall:.2f} s wall from the click); paused at step {step}, TV {tv:.4f}")
+    print(
+        f"{label}: exact TV <= {TV_GOAL} at step {reached['step']} after "
+        f"{reached['seconds']:.2f} s of training ({wall:.2f} s wall from the click); "
+        f"paused at step {step}, TV {tv:.4f}"
+    )
     return wall
 
 
@@ -160,7 +168,7 @@ def test_training_panel_reaches_tv_005_within_30_s(server, page):
         problems.append(f"the panel does not start untrained with TB on the easy 8 x 8 grid: {cfg}")
     env = g.Hypergrid(dim=2, side=8, reward="easy")
     if abs(first["trueLogZ"] - float(env.log_partition())) > 1e-5:
-        problems.append(f"true log Z {first['trueLogZ']} against gfn_teach's {float(env.log_partition())}")
+        problems.append(f"true log Z {first['trueLogZ']}, gfn_teach's {float(env.log_partition())}")
     if abs(first["tv"] - library_tv(first)) > 1e-9:
         problems.append("the untrained panel's TV differs from gfn_teach's")
 
@@ -175,7 +183,7 @@ def test_training_panel_reaches_tv_005_within_30_s(server, page):
     page.select_option(f"{TRAINING} select[name=loss]", "db")
     shown = state(page, TRAINING)
     if shown["config"]["loss"] != "db" or shown["step"] != 0:
-        problems.append(f"choosing DB did not restart with DB: {shown['config']}, step {shown['step']}")
+        problems.append(f"choosing DB did not restart: {shown['config']}, step {shown['step']}")
     page.select_option(f"{TRAINING} select[name=speed]", "25")  # DB needs more steps: go faster
     wall = train_until_goal(page, problems, "db")
     page.locator(TRAINING).screenshot(path=str(SCREENSHOT_DIR / "live_training_db_final.png"))
