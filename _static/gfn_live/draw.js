@@ -210,6 +210,29 @@
     return list.map((t) => t.replace(/ /g, "\u00a0")).join("   ");
   }
 
+  /** Call redraw (at most once per animation frame) when the window's width changes or the
+   *  theme switches between light and dark (the text colour drawn on the canvas changes). */
+  function onRestyle(redraw) {
+    let pending = false;
+    let width = globalThis.innerWidth;
+    const later = () => {
+      if (pending) return;
+      pending = true;
+      requestAnimationFrame(() => {
+        pending = false;
+        width = globalThis.innerWidth;
+        redraw();
+      });
+    };
+    globalThis.addEventListener("resize", () => {
+      if (globalThis.innerWidth !== width) later();
+    });
+    new MutationObserver(later).observe(document.documentElement, {
+      attributes: true,
+      attributeFilter: ["data-theme"],
+    });
+  }
+
   /** The page's text colour at element el (follows the theme's light or dark mode). */
   function inkOf(el) {
     return (globalThis.getComputedStyle && getComputedStyle(el).color) || "#222";
@@ -225,6 +248,7 @@
     niceTicks,
     logLinePlot,
     items,
+    onRestyle,
     inkOf,
   };
 })((globalThis.GFN = globalThis.GFN || {}));

@@ -195,6 +195,7 @@
 
     for (const { input } of Object.values(inputs)) input.addEventListener("input", render);
     canvas.addEventListener("mousemove", onHover);
+    GFN.draw.onRestyle(render);
     render();
     return { render, compute };
   }

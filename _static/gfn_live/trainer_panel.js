@@ -203,6 +203,7 @@
       render();
     });
     resetButton.addEventListener("click", reset);
+    GFN.draw.onRestyle(render);
     for (const name of ["loss", "reward", "side"]) selects[name].addEventListener("change", reset);
     reset();
     return { reset };
