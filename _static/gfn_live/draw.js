@@ -202,6 +202,11 @@
       }
       ctx.stroke();
       ctx.lineWidth = 1;
+      // the latest point as a dot (before training, the only one)
+      ctx.fillStyle = colour;
+      ctx.beginPath();
+      ctx.arc(px(xs[xs.length - 1]), py(ys[ys.length - 1]), 3, 0, 2 * Math.PI);
+      ctx.fill();
     }
   }
 
