@@ -81,7 +81,7 @@ def page(browser, blocked_requests, pass_clock, request):
     page = context.new_page()
     page.blocked = []  # outside requests made by this page
     page.local_errors = []  # local responses with status >= 400
-    page.console_errors = []
+    page.console_errors = []  # uncaught exceptions and console errors of this page
 
     def route(route):
         url = route.request.url
@@ -99,9 +99,18 @@ def page(browser, blocked_requests, pass_clock, request):
         if urlsplit(response.url).hostname in LOCAL_HOSTS and response.status >= 400:
             page.local_errors.append(f"{response.status} {response.url}")
 
+    def on_console(message):
+        # A request to a tolerated CDN is aborted above, and the browser reports the failed
+        # load as a console error located at that URL: the abort's doing, not the page's.
+        url = (message.location or {}).get("url", "")
+        aborted_cdn = bool(url) and urlsplit(url).hostname not in LOCAL_HOSTS and is_tolerated(url)
+        if message.type == "error" and not aborted_cdn:
+            page.console_errors.append(f"console error: {message.text}")
+
     context.route("**/*", route)
     page.on("response", on_response)
-    page.on("pageerror", lambda exc: page.console_errors.append(str(exc)))
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: page.console_errors.append(f"page error: {exc}"))
     try:
         yield page
     finally:

@@ -6,7 +6,8 @@ image loaded and not blank, maths typeset by the local MathJax, each animation
 scrubber's picture and step/TV caption move, no empty output where the notebook
 promised a picture, HTML or a widget, the Colab link names a notebook of the repository, every
 internal link (and #fragment) resolves, a non-blank full-page screenshot in
-_build/screenshots/, and no request leaves the machine (bar the ipywidgets CDN).
+_build/screenshots/, no uncaught exception or console error, and no request leaves the
+machine (bar the ipywidgets CDN).
 """
 
 from __future__ import annotations
@@ -343,6 +344,9 @@ def test_page(docname, server, page):
             and not has_anchor(text, parts.fragment)
         ):
             problems.append(f"link {href}: no anchor #{parts.fragment} in {parts.path}")
+
+    # 10. no uncaught exception and no console error while loading and testing the page
+    problems.extend(page.console_errors)
 
     # 11. nothing left the machine; no local 404
     for blocked in page.blocked:
