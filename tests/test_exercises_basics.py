@@ -159,6 +159,22 @@ def biased_step(state, key, env):  # picks x0 half of the time, not a third
     return jnp.where(moved[d] < env.side, moved, state)
 
 
+def next_coordinate_at_the_wall(state, key, env):  # a blocked choice moves the next coordinate
+    d = jax.random.randint(key, (), 0, env.dim)
+    d = jnp.where(state[d] == env.side - 1, (d + 1) % env.dim, d)
+    moved = state.at[d].add(1)
+    return jnp.where(moved[d] < env.side, moved, state)
+
+
+def stays_at_random_near_a_wall(state, key, env):  # stays half the time once any coordinate is at the wall
+    k1, k2 = jax.random.split(key)
+    d = jax.random.randint(k1, (), 0, env.dim)
+    moved = state.at[d].add(1)
+    moved = jnp.where(moved[d] < env.side, moved, state)
+    near_wall = jnp.any(state == env.side - 1)
+    return jnp.where(near_wall & (jax.random.uniform(k2) < 0.5), state, moved)
+
+
 def test_random_walk_accepts_solution(capsys):
     assert check_random_walk(random_walk_solution)
     assert capsys.readouterr().out.startswith("Correct!")
@@ -176,6 +192,8 @@ def test_random_walk_accepts_solution(capsys):
         (walk_with(lambda s, k, env: jnp.minimum(s + 1, env.side - 1)), "adds one to one coordinate"),
         (walk_with(lambda s, k, env: jnp.where(jax.random.uniform(k) < 0.5, s, s)), "stays at"),
         (walk_with(biased_step), "picked with frequencies"),
+        (walk_with(next_coordinate_at_the_wall), "not 1/3"),
+        (walk_with(stays_at_random_near_a_wall), "stayed put"),
         (lambda key, env, n: 1 / 0, "raised ZeroDivisionError"),
     ],
 )

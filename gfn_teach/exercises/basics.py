@@ -192,19 +192,56 @@ def _walk_problem(walk: np.ndarray, env: Hypergrid, n_steps: int) -> str | None:
     return None
 
 
+def _transition_law_problem(walks: np.ndarray, env: Hypergrid) -> str | None:
+    r"""What is wrong with the one-step law of many walks ``[n_walks, n_steps + 1, dim]``, or None.
+
+    From a state with :math:`k` coordinates at the wall, the walk stays put with probability
+    :math:`k / D`, and moves along each coordinate that is not at the wall with probability
+    :math:`1 / D`. Each frequency is compared with its probability, within four standard errors.
+    """
+    before = walks[:, :-1].reshape(-1, env.dim)
+    step = (walks[:, 1:] - walks[:, :-1]).reshape(-1, env.dim)
+    at_wall = before == env.side - 1
+    walls = at_wall.sum(1)
+
+    def off(count, total, p):
+        return total > 0 and abs(count / total - p) > 4 * np.sqrt(p * (1 - p) / total) + 0.01
+
+    for k in range(1, env.dim):
+        here = walls == k
+        stays = np.all(step[here] == 0, axis=1).sum()
+        if off(stays, here.sum(), k / env.dim):
+            return (
+                f"from states with {k} coordinate(s) at the wall the walk stayed put "
+                f"{stays / here.sum():.0%} of the time, not {k}/{env.dim}: pick d uniformly among "
+                "all coordinates, and stay put only when that increment would leave the grid."
+            )
+    for d in range(env.dim):
+        free = ~at_wall[:, d]
+        moves = (step[free, d] == 1).sum()
+        if off(moves, free.sum(), 1 / env.dim):
+            return (
+                f"from states where x{d} can still grow, the walk increased x{d} "
+                f"{moves / free.sum():.0%} of the time, not 1/{env.dim}: each coordinate is "
+                "chosen with probability 1/D, and a blocked choice is not passed on to another."
+            )
+    return None
+
+
 def check_random_walk(fn) -> bool:
     r"""Check ``fn(key, env, n_steps) -> states [n_steps + 1, dim]``: a random walk with ``lax.scan``.
 
     The walk starts at the origin; at each of ``n_steps`` steps it picks a coordinate
     :math:`d` uniformly and moves to :math:`s + e_d` if that stays on the grid, else stays.
-    On a 3D grid of side 4, the checker maps ``fn`` over 256 keys (and the first one again)
+    On a 3D grid of side 4, the checker maps ``fn`` over 2048 keys (and the first one again)
     with ``jax.vmap``, compiled once with ``jax.jit``, and verifies every walk step by step,
     that different keys give different walks and the same key the same walk, that each
-    coordinate is picked about a third of the time, and that the function contains a
+    coordinate is picked about a third of the time, that the one-step law is right at the walls
+    too (stay put with probability k/D next to k walls), and that the function contains a
     ``lax.scan``.
     """
     env, n_steps = Hypergrid(3, 4), 10
-    keys = jax.random.split(jax.random.PRNGKey(0), 256)
+    keys = jax.random.split(jax.random.PRNGKey(0), 2048)
     keys = jnp.concatenate([keys, keys[:1]])  # the first key again, last: the same walk?
     walks, error = call_reader(jax.jit(jax.vmap(lambda k: fn(k, env, n_steps))), keys)  # one compile
     if error:
@@ -222,7 +259,7 @@ def check_random_walk(fn) -> bool:
             return report(False, f"on a {env.dim}D grid of side {env.side}, {problem}")
     if not np.array_equal(walks[0], walks[-1]):
         return report(False, "the same key must give the same walk: draw only from the key.")
-    if len({w.tobytes() for w in walks}) < 200:
+    if len({w.tobytes() for w in walks}) < 1500:
         return report(False, "different keys should give different walks: split the key at each step.")
     first_steps = walks[:, 3] - walks[:, 0]  # no wall is within reach in 3 steps
     shares = first_steps.sum(0) / first_steps.sum()
@@ -232,6 +269,9 @@ def check_random_walk(fn) -> bool:
             f"the coordinates were picked with frequencies {np.round(shares, 2).tolist()}, not a "
             "third each: pick d uniformly, e.g. with jax.random.randint(key, (), 0, env.dim).",
         )
+    problem = _transition_law_problem(walks, env)
+    if problem:
+        return report(False, problem)
     try:
         scanned = _uses_scan(fn, keys[0], env, n_steps)
     except Exception as error:
