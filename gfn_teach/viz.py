@@ -65,26 +65,34 @@ def comparison_title(title: str, step=None, exact_tv=None) -> str:
     return f"{title}: {', '.join(parts)}" if parts else title
 
 
-def plot_marginals(env: Hypergrid, learned, title: str = "learned", *, step=None, exact_tv=None):
-    """Target, learned and learned minus target 2D marginals, on one scale set by the target.
+def plot_marginals(
+    env: Hypergrid, learned, title: str = "learned", *, step=None, exact_tv=None, difference_scale=None
+):
+    """Target, learned and learned minus target 2D marginals.
 
     The first two panels share the colour scale ``[0, max(target)]``: the target's highest
     cell reaches the top colour, and learned values above it are clipped (the colour bar's
     arrow marks that). The third panel shows ``learned - target`` on a diverging map centred
-    at 0, over ``[-max(target), max(target)]``, clipped the same way. ``step`` and
-    ``exact_tv``, when given, go into the figure's title.
+    at 0, over ``[-difference_scale, difference_scale]``: by default the difference's own
+    largest absolute value, so that a small residual error is still visible, and the panel's
+    title says the scale. ``step`` and ``exact_tv``, when given, go into the figure's title.
     """
     target = target_marginal(env)
     learned = np.asarray(learned)
     if learned.shape != target.shape:
         raise ValueError(f"learned marginal has shape {learned.shape}, expected {target.shape}")
     top = float(target.max())
+    if difference_scale is None:
+        difference_scale = float(np.abs(learned - target).max()) or top
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
     _show(axes[0], target, "target $R(x)/Z$", top)
     image = _show(axes[1], learned, "learned", top)
-    difference = _show(axes[2], learned - target, "learned $-$ target", top, DIFFERENCE_CMAP, -top)
+    difference = _show(
+        axes[2], learned - target, f"learned $-$ target (scale $\\pm${difference_scale:.2g})",
+        difference_scale, DIFFERENCE_CMAP, -difference_scale,
+    )
     fig.colorbar(image, ax=list(axes[:2]), extend="max", label="probability (clipped at target max)")
-    fig.colorbar(difference, ax=axes[2], extend="both", label="difference")
+    fig.colorbar(difference, ax=axes[2], extend="both", label="difference (its own scale)")
     fig.suptitle(comparison_title(title, step, exact_tv))
     return fig
 
@@ -94,7 +102,8 @@ def scrubber(env: Hypergrid, history: Mapping, title: str = "learned") -> HTML:
 
     ``history`` holds ``marginal`` (``[frames, side, side]``), ``step`` and ``exact_tv``
     (``[frames]``), as :func:`gfn_teach.train` returns them. Every frame is drawn by
-    :func:`plot_marginals` (one colour scale set by the target), with the frame's step and
+    :func:`plot_marginals` (one colour scale set by the target, and one for the differences,
+    the largest over all frames), with the frame's step and
     exact TV in its title, and the same words in a caption above the frames that follows the
     slider. Built with matplotlib's ``HTMLWriter`` (what ``FuncAnimation.to_jshtml`` uses):
     the frames are embedded as images and the controls are plain JavaScript, so it works on
@@ -109,8 +118,9 @@ def scrubber(env: Hypergrid, history: Mapping, title: str = "learned") -> HTML:
             "expected one of each per frame"
         )
     captions = [comparison_title(title, s, tv) for s, tv in zip(steps, tvs)]
-    fig = plot_marginals(env, marginals[0], title, step=steps[0], exact_tv=tvs[0])
     target = target_marginal(env)
+    scale = float(np.abs(marginals - target).max()) or float(target.max())  # one scale for every frame
+    fig = plot_marginals(env, marginals[0], title, step=steps[0], exact_tv=tvs[0], difference_scale=scale)
     learned_image, difference_image = fig.axes[1].images[0], fig.axes[2].images[0]
 
     def show_frame(i):

@@ -43,12 +43,23 @@ def test_target_maximum_is_top_of_the_scale_whatever_the_learned_holds(env, targ
     assert target_image.norm.vmin == learned_image.norm.vmin == 0.0
     assert target_image.norm.vmax == pytest.approx(top)
     assert learned_image.norm.vmax == pytest.approx(top)  # not 0.33: clipped instead
-    assert difference_image.norm.vmin == pytest.approx(-top)
-    assert difference_image.norm.vmax == pytest.approx(top)  # centred at 0
+    largest = np.abs(untrained_marginal(target) - target).max()
+    assert difference_image.norm.vmin == pytest.approx(-largest)
+    assert difference_image.norm.vmax == pytest.approx(largest)  # centred at 0, its own scale
     assert difference_image.get_cmap().name == viz.DIFFERENCE_CMAP
     assert fig._suptitle.get_text() == "DB: step 250, exact TV 0.721"
     colorbar_labels = [ax.get_ylabel() for ax in fig.axes[3:]]
     assert any("clipped" in label for label in colorbar_labels)
+    plt.close(fig)
+
+
+def test_a_small_residual_error_still_fills_the_difference_scale(env, target):
+    nearly = target * (1 + 0.01 * np.cos(np.arange(target.size)).reshape(target.shape))
+    fig = viz.plot_marginals(env, nearly / nearly.sum())
+    difference_image = fig.axes[2].images[0]
+    residual = np.abs(nearly / nearly.sum() - target).max()
+    assert difference_image.norm.vmax == pytest.approx(residual) and residual < target.max() / 50
+    assert f"{residual:.2g}" in fig.axes[2].get_title()
     plt.close(fig)
 
 
