@@ -66,9 +66,13 @@ def comparison_title(title: str, step=None, exact_tv=None) -> str:
 
 
 def plot_marginals(
-    env: Hypergrid, learned, title: str = "learned", *, step=None, exact_tv=None, difference_scale=None
+    env: Hypergrid, learned, title: str = "learned", *, step=None, exact_tv=None, difference_scale=None,
+    label: str = "learned",
 ):
     """Target, learned and learned minus target 2D marginals.
+
+    ``label`` names the second panel (and the difference): "learned" for a trained policy,
+    something else for what is not, such as "uniform-policy samples".
 
     The first two panels share the colour scale ``[0, max(target)]``: the target's highest
     cell reaches the top colour, and learned values above it are clipped (the colour bar's
@@ -86,9 +90,9 @@ def plot_marginals(
         difference_scale = float(np.abs(learned - target).max()) or top
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), constrained_layout=True)
     _show(axes[0], target, "target $R(x)/Z$", top)
-    image = _show(axes[1], learned, "learned", top)
+    image = _show(axes[1], learned, label, top)
     difference = _show(
-        axes[2], learned - target, f"learned $-$ target (scale $\\pm${difference_scale:.2g})",
+        axes[2], learned - target, f"{label} $-$ target (scale $\\pm${difference_scale:.2g})",
         difference_scale, DIFFERENCE_CMAP, -difference_scale,
     )
     fig.colorbar(image, ax=list(axes[:2]), extend="max", label="probability (clipped at target max)")
