@@ -232,8 +232,10 @@ def _reward_view(side=20, log10_r0=-3.0, r1=0.5, r2=2.0):
     env = Hypergrid(2, side, HypergridReward(10.0**log10_r0, r1, r2))
     fig, ax = plt.subplots(figsize=(4.5, 3.6))
     plot_reward(env, ax)
-    share = float(np.exp(env.log_partition() - np.log(side**2) - np.log(10.0**log10_r0)))
-    ax.set_title(f"R(x), side {side}; Z / (R0 * cells) = {share:.1f}")
+    reward = np.exp(np.asarray(env.log_reward(env.all_states()), np.float64))
+    log_z = float(env.log_partition())
+    background = reward[np.isclose(reward, 10.0**log10_r0)].sum() / np.exp(log_z)  # R0 x its cells, over Z
+    ax.set_title(f"R(x), side {side}: log Z = {log_z:.2f}, background {background:.1%} of Z")
     return fig
 
 
