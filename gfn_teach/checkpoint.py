@@ -239,18 +239,40 @@ def load_checkpoint(
 
 
 # ----- whole run folders ------------------------------------------------------------------------
+def _plain_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+def not_a_run(path: Path) -> str | None:
+    """Why the folder ``path`` is not a run ``train`` wrote, or None when it is one.
+
+    A run holds only plain files with the names a run writes (no folders, no links), and a
+    valid ``run.json`` whose SHA-256 matches ``state.eqx``: names alone prove nothing.
+    """
+    others = sorted(p.name for p in path.iterdir() if p.name not in RUN_FILES or not _plain_file(p))
+    if others:
+        return f"holds files that are not part of a run ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''})"
+    try:
+        record = _load_run_record(path)
+    except ValueError:
+        return f"holds no valid {RUN_FILE}, so it is not a gfn_teach run"
+    if not _plain_file(path / STATE_FILE) or sha256_of(path / STATE_FILE) != record["state_sha256"]:
+        return f"holds a {STATE_FILE} that does not match its {RUN_FILE}, so it is not a whole gfn_teach run"
+    return None
+
+
 def is_run_folder(path: Path) -> bool:
-    """Whether ``path`` is a non-empty folder holding only files a run writes."""
-    names = {p.name for p in path.iterdir()}
-    return bool(names) and names <= set(RUN_FILES)
+    """Whether ``path`` is a folder holding a run ``train`` wrote (see :func:`not_a_run`)."""
+    return path.is_dir() and not path.is_symlink() and not_a_run(path) is None
 
 
 def check_run_folder(out: str | os.PathLike, overwrite: bool = False, flag: str = "--out") -> Path:
     """Check, writing nothing, that a new run can be written to folder ``out``.
 
     Refused (``ValueError``): an empty name; the current folder or one above it; a path
-    that is a file; a non-empty folder that is not a run (never replaced); an existing run
-    unless ``overwrite``; a path whose nearest existing folder cannot be written.
+    that is a file or a symbolic link; a non-empty folder that is not a run (never replaced;
+    see :func:`not_a_run`); an existing run unless ``overwrite``; a path whose nearest
+    existing folder cannot be written.
     """
     text = os.fspath(out)
     if not text.strip():
@@ -259,16 +281,15 @@ def check_run_folder(out: str | os.PathLike, overwrite: bool = False, flag: str 
     here = Path.cwd().resolve()
     if path.resolve() == here or path.resolve() in here.parents:
         raise ValueError(f"{flag} {text!r} is the current folder or one above it; name a new folder")
+    if path.is_symlink():
+        raise ValueError(f"{flag} {text!r} is a symbolic link (to {os.readlink(path)!r}); name a real folder")
     if path.exists():
         if not path.is_dir():
             raise ValueError(f"{flag} {text!r} exists and is not a folder")
         if any(path.iterdir()):
-            if not is_run_folder(path):
-                others = sorted(p.name for p in path.iterdir() if p.name not in RUN_FILES)
-                raise ValueError(
-                    f"{flag} {text!r} holds files that are not part of a run ({', '.join(others[:3])}"
-                    f"{', ...' if len(others) > 3 else ''}); choose a new folder"
-                )
+            why = not_a_run(path)
+            if why is not None:
+                raise ValueError(f"{flag} {text!r} {why}; it is never replaced: choose a new folder")
             if not overwrite:
                 raise ValueError(
                     f"{flag} {text!r} already holds a run; pass --overwrite to replace it as a "

@@ -486,3 +486,39 @@ def test_sample_writes_in_batches_with_a_progress_bar(trained_run, in_tmp, capsy
     np.testing.assert_array_equal(samples, direct)  # same numbers as one array in memory
     assert samples.dtype == np.int32 and samples.min() >= 0 and samples.max() <= 5
     assert sorted(p.name for p in in_tmp.iterdir()) == ["s.npy"]  # no temporary left
+
+
+# ----- Issue 21: a run folder is recognised by its run.json and checksum, never by names --------
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_overwrite_keeps_a_folder_named_like_a_run_file(in_tmp, overwrite, capsys):
+    (in_tmp / "trap" / "config.json").mkdir(parents=True)
+    (in_tmp / "trap" / "config.json" / "thesis.tex").write_text("precious")
+    before = snapshot(in_tmp)
+    assert main(["train", *TINY, "--out", "trap", *overwrite]) == 2
+    assert "'trap' holds files that are not part of a run (config.json); it is never replaced" in error_line(capsys)
+    assert snapshot(in_tmp) == before
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_another_tools_metrics_json_is_not_a_run(in_tmp, overwrite, capsys):
+    (in_tmp / "theirs").mkdir()
+    (in_tmp / "theirs" / "metrics.json").write_text('{"accuracy": 0.9}')
+    before = snapshot(in_tmp)
+    assert main(["train", *TINY, "--out", "theirs", *overwrite]) == 2
+    assert "'theirs' holds no valid run.json, so it is not a gfn_teach run; it is never replaced" in error_line(capsys)
+    assert snapshot(in_tmp) == before
+
+
+def test_a_run_whose_state_fails_its_checksum_is_not_replaced(run_copy, capsys):
+    (run_copy / "state.eqx").write_bytes(b"someone else's bytes")
+    before = snapshot(run_copy)
+    with pytest.raises(ValueError, match="holds a state.eqx that does not match its run.json"):
+        checkpoint.check_run_folder(run_copy, overwrite=True)
+    assert snapshot(run_copy) == before
+
+
+def test_a_symbolic_link_as_out_is_refused_before_training(in_tmp, capsys):
+    (in_tmp / "dangling").symlink_to(in_tmp / "nowhere")
+    assert main(["train", *TINY, "--out", "dangling"]) == 2
+    assert "--out 'dangling' is a symbolic link (to " in error_line(capsys)
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["dangling"]
