@@ -12,10 +12,13 @@ written whole at the end or not at all; a run stopped by Ctrl-C keeps its comple
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +36,41 @@ class _Parser(argparse.ArgumentParser):
 
 class Failed(Exception):
     """A failure during the work (not a bad setting): exit status 1."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised like ``KeyboardInterrupt``, so that every ``finally`` cleans up."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def signals_held(what: str):
+    """Within the block, a first SIGINT or SIGTERM waits until ``what`` is done: it is noted
+    on stderr and the yielded list gets its number (the caller exits with ``128 + number``);
+    a second Ctrl-C aborts at once (``KeyboardInterrupt``). Outside the main thread, where
+    signals cannot be caught, nothing changes."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handler(signum, frame):
+        if signum == signal.SIGINT and signal.SIGINT in caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        again = " (press it again to abort and lose it)" if signum == signal.SIGINT else ""
+        print(f"{name}: stopping once {what} is written{again}", file=sys.stderr, flush=True)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
 
 
 def _flag(name: str) -> str:
@@ -143,7 +181,7 @@ def skipped_reason(trainer) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, then write ``metrics.json``, ``marginal.png`` and the checkpoint; exit status."""
-    from .checkpoint import check_run_folder, new_run_folder, save_checkpoint, save_json
+    from .checkpoint import check_run_folder
     from .train import Trainer, TrainingDiverged
 
     config = _config_from_args(args)  # validates every field before any work
@@ -156,27 +194,10 @@ def run_train(args: argparse.Namespace) -> int:
         result = trainer.fit(progress=not args.no_progress)
     except TrainingDiverged as error:
         raise Failed(f"{error}; nothing was written") from None
-    train_seconds = time.perf_counter() - start
-    metrics = run_metrics(trainer, result, config, train_seconds)
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .viz import plot_marginals
-
-    with new_run_folder(out, args.overwrite) as folder:
-        save_checkpoint(folder, result.state, config)
-        save_json(folder / "metrics.json", metrics)
-        if config.env == "hypergrid" and config.dim >= 2 and trainer.exact:
-            history = result.history
-            fig = plot_marginals(
-                trainer.env, history["marginal"][-1], config.loss.upper(),
-                step=history["step"][-1], exact_tv=history["exact_tv"][-1],
-            )
-            fig.savefig(folder / "marginal.png", dpi=120)
-            plt.close(fig)
+    with signals_held("the run") as caught:  # the finished steps are written first
+        train_seconds = time.perf_counter() - start
+        metrics = run_metrics(trainer, result, config, train_seconds)
+        write_run(out, args.overwrite, trainer, result, config, metrics)
     exact = (
         f"exact TV {_number(metrics['exact_tv'], '.4f')}  "
         f"KL(target||learned) {_number(metrics['exact_kl'], '.4f')}"
@@ -189,7 +210,33 @@ def run_train(args: argparse.Namespace) -> int:
         f"{_number(metrics['steps_per_second'], '.0f')} steps/s  "
         f"compile {_number(metrics['compile_seconds'], '.1f')} s  -> {out}"
     )
+    if caught:
+        return 128 + caught[0]
     return 130 if result.interrupted else 0
+
+
+def write_run(out: Path, overwrite: bool, trainer, result, config: TrainConfig, metrics: dict) -> None:
+    """Write the checkpoint, ``metrics.json`` and ``marginal.png`` into the run folder ``out``,
+    whole or not at all (:func:`gfn_teach.checkpoint.new_run_folder`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .checkpoint import new_run_folder, save_checkpoint, save_json
+    from .viz import plot_marginals
+
+    with new_run_folder(out, overwrite) as folder:
+        save_checkpoint(folder, result.state, config)
+        save_json(folder / "metrics.json", metrics)
+        if config.env == "hypergrid" and config.dim >= 2 and trainer.exact:
+            history = result.history
+            fig = plot_marginals(
+                trainer.env, history["marginal"][-1], config.loss.upper(),
+                step=history["step"][-1], exact_tv=history["exact_tv"][-1],
+            )
+            fig.savefig(folder / "marginal.png", dpi=120)
+            plt.close(fig)
 
 
 def check_sample_out(text: str, n: int, dim_bound: int, overwrite: bool) -> Path:
@@ -253,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     prog = f"{parser.prog} {args.command}"
     nothing = "nothing was written" if args.command == "train" else "no samples were written"
+    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
     try:
         return run_train(args) if args.command == "train" else run_sample(args)
     except ValueError as error:
@@ -264,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {nothing}", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{prog}: terminated (SIGTERM); {nothing}", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except (OSError, MemoryError) as error:
         print(f"{prog}: error: {type(error).__name__}: {_one_line(error)}; {nothing}", file=sys.stderr)
         return 1
@@ -272,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{prog}: error: out of memory ({_one_line(error)}); {nothing}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(error: BaseException) -> str:

@@ -522,3 +522,43 @@ def test_a_symbolic_link_as_out_is_refused_before_training(in_tmp, capsys):
     assert main(["train", *TINY, "--out", "dangling"]) == 2
     assert "--out 'dangling' is a symbolic link (to " in error_line(capsys)
     assert sorted(p.name for p in in_tmp.iterdir()) == ["dangling"]
+
+
+# ----- Issue 21: a signal while the finished run is written never loses it ---------------------
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_saving_keeps_the_finished_run(in_tmp, monkeypatch, signum, code, capsys):
+    save = checkpoint.save_checkpoint
+
+    def save_then_signal(folder, *args):
+        path = save(folder, *args)
+        assert (folder / "state.eqx").is_file()  # the temporary run folder holds the state
+        os.kill(os.getpid(), signum)
+        return path
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_then_signal)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert main(["train", *TINY, "--no-progress", "--out", "run"]) == code
+    captured = capsys.readouterr()
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert captured.err.strip().splitlines()[0].startswith(f"{name}: stopping once the run is written")
+    assert "Exception ignored" not in captured.err and captured.out.rstrip().endswith("-> run")
+    record = strict_json(in_tmp / "run" / "run.json")
+    assert record["steps_done"] == 40 and record["complete"] is True
+    checkpoint.load_checkpoint(in_tmp / "run")
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["run"]  # no .partial folder left
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # restored
+
+
+def test_sigterm_during_sample_leaves_no_partial_file(trained_run, in_tmp, monkeypatch, capsys):
+    from gfn_teach import sampling
+
+    sample = sampling.sample_terminal_states
+
+    def sample_then_terminate(*args, out, **kwargs):
+        sample(*args, out=out, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(sampling, "sample_terminal_states", sample_then_terminate)
+    assert main(["sample", "--run", str(trained_run), "--n", "50", "--out", "s.npy", "--no-progress"]) == 143
+    assert error_line(capsys) == "python -m gfn_teach sample: terminated (SIGTERM); no samples were written"
+    assert list(in_tmp.iterdir()) == []
