@@ -77,7 +77,9 @@ class PolicyTables(NamedTuple):
 
 @eqx.filter_jit
 def policy_tables(policy, env: Environment) -> PolicyTables:
-    """Masked forward/backward log-probabilities and log-flows of ``policy`` on all states."""
+    """Masked forward/backward log-probabilities and log-flows of ``policy`` on all states
+    (``ValueError`` for a policy built for other sizes, see :func:`check_policy_fits`)."""
+    check_policy_fits(policy, env)
     states = env.all_states()
     out = evaluate_states(policy, env, states)
     log_pf, log_pb = log_probs(out, env, states)
@@ -119,9 +121,11 @@ def terminal_distribution_from_log_pf(env: Environment, log_pf: jax.Array) -> ja
 def terminal_distribution(policy, env: Environment) -> jax.Array:
     """Exact terminal distribution ``[N]`` of ``policy``'s forward policy (also inside ``jit``).
 
-    Raises ``ValueError`` before allocating anything when the grid's tables cannot fit in
-    memory (see :func:`check_grid_fits`).
+    Raises ``ValueError`` before allocating anything when the policy was built for other
+    sizes (:func:`check_policy_fits`) or the grid's tables cannot fit in memory
+    (:func:`check_grid_fits`).
     """
+    check_policy_fits(policy, env)
     check_grid_fits(env, _row_width(policy))
     return _terminal_distribution(policy, env)
 
@@ -142,6 +146,37 @@ def describe(env: Environment) -> str:
     if hasattr(env, "dim") and hasattr(env, "side"):
         return f"{type(env).__name__}(dim={env.dim}, side={env.side})"
     return type(env).__name__
+
+
+def check_policy_fits(policy, env: Environment) -> None:
+    """``ValueError``, naming both sizes, unless ``policy`` has ``env``'s sizes: a table of one
+    row per state, a network that reads ``env``'s observations, and as many forward and
+    backward logits as ``env`` has actions. (A table with too few rows would otherwise be
+    read with its indices clamped: a plausible, wrong answer.)"""
+    where = describe(env)
+    if isinstance(policy, TabularPolicy):
+        want = (env.n_states, env.n_actions + 1 + env.n_backward_actions)
+        if policy.table.shape != want:
+            raise ValueError(
+                f"the policy does not fit {where}: its table is {policy.table.shape[0]} states x "
+                f"{policy.table.shape[1]} values, {where} needs {want[0]} x {want[1]}; build the "
+                f"policy for this environment"
+            )
+        return
+    in_size = getattr(getattr(policy, "mlp", None), "in_size", None)
+    if in_size is not None and in_size != env.obs_size:
+        raise ValueError(
+            f"the policy does not fit {where}: it reads observations of size {in_size}, "
+            f"{where}'s have size {env.obs_size}; build the policy for this environment"
+        )
+    out = jax.eval_shape(lambda: evaluate_states(policy, env, env.reset(1)))
+    got = (out.forward_logits.shape[-1], out.backward_logits.shape[-1])
+    if got != (env.n_actions, env.n_backward_actions):
+        raise ValueError(
+            f"the policy does not fit {where}: it gives {got[0]} forward and {got[1]} backward "
+            f"logits, {where} has {env.n_actions} forward and {env.n_backward_actions} backward "
+            f"actions; build the policy for this environment"
+        )
 
 
 def check_grid_fits(env: Environment, row_width: int = 0, memory: int | None = None) -> None:
