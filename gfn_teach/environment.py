@@ -9,7 +9,9 @@ the arrays it is given, so it runs under ``jit`` and ``vmap``; the environment o
 only static configuration.
 
 Write an environment by subclassing :class:`Environment` and defining each abstract method
-and property; then run :func:`gfn_teach.check_environment` on it. :class:`Hypergrid` and
+and property, reading a state's entries as ``state[..., i]`` (never ``state[:, i]``: the
+losses call every method on ``[T+1, B, state_size]``); then run
+:func:`gfn_teach.check_environment` on it. :class:`Hypergrid` and
 :class:`LegoSpaceship` are the two in the library.
 """
 
@@ -83,7 +85,11 @@ class Environment(eqx.Module):
 
     @abc.abstractmethod
     def backward_action(self, forward_action: jax.Array) -> jax.Array:
-        """The backward action that undoes each forward move (any valid index for stop)."""
+        """The backward action that undoes each forward move (any valid index for stop).
+
+        Each forward edge into a state needs its own backward action: two moves into one
+        child (from one parent or two) may not share theirs, or :math:`P_B` would give both
+        edges one probability and the exact flows would count it twice."""
 
     @abc.abstractmethod
     def parents(self, state: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
