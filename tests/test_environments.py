@@ -438,3 +438,15 @@ def test_check_environment_accepts_the_chain_and_refuses_non_environments():
     assert g.check_environment(Chain()) is None
     with pytest.raises(ValueError, match="must be a gfn_teach.Environment"):
         g.check_environment(object())
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(base=1e-50), r"base must be a finite number >= 1e-30 \(log R must stay finite in float32\), got 1e-50"),
+    (dict(base=0.0), r"base must be a finite number >= 1e-30"),
+    (dict(flying_bonus=-1.0), r"flying_bonus must be a finite number >= 0, got -1.0"),
+])
+def test_lego_refuses_rewards_whose_log_is_not_finite(kwargs, message):
+    # Issue 21, item 19: base=1e-50 was accepted, and training then blamed the learning rate.
+    with pytest.raises(ValueError, match=message):
+        g.LegoSpaceship(**kwargs)
+    assert g.LegoSpaceship(base=1e-30).base == 1e-30
