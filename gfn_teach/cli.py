@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import signal
@@ -197,6 +198,7 @@ def run_train(args: argparse.Namespace) -> int:
     with signals_held("the run") as caught:  # the finished steps are written first
         train_seconds = time.perf_counter() - start
         metrics = run_metrics(trainer, result, config, train_seconds)
+        replaced = replaced_run(out)
         write_run(out, args.overwrite, trainer, result, config, metrics)
     exact = (
         f"exact TV {_number(metrics['exact_tv'], '.4f')}  "
@@ -208,11 +210,22 @@ def run_train(args: argparse.Namespace) -> int:
     print(
         f"{stopped}{exact}  log Z {_number(metrics['log_z'], '.3f')} (true {_number(metrics['log_z_true'], '.3f')})  "
         f"{_number(metrics['steps_per_second'], '.0f')} steps/s  "
-        f"compile {_number(metrics['compile_seconds'], '.1f')} s  -> {out}"
+        f"compile {_number(metrics['compile_seconds'], '.1f')} s  -> {out}{replaced}"
     )
     if caught:
         return 128 + caught[0]
     return 130 if result.interrupted else 0
+
+
+def replaced_run(out: Path) -> str:
+    """What ``--overwrite`` replaces in ``out``: `` (replaced a run of 2500 of 2500 steps)``,
+    or an empty string when there is no run there."""
+    from .checkpoint import RUN_FILE, is_run_folder
+
+    if not out.exists() or not is_run_folder(out):
+        return ""
+    record = json.loads((out / RUN_FILE).read_text())
+    return f" (replaced a run of {record['steps_done']} of {record['config'].get('steps')} steps)"
 
 
 def write_run(out: Path, overwrite: bool, trainer, result, config: TrainConfig, metrics: dict) -> None:
@@ -279,6 +292,12 @@ def run_sample(args: argparse.Namespace) -> int:
     size = load_config(args.run).make_env().state_size
     out = check_sample_out(args.out, args.n, size, args.overwrite)
     state, config = load_checkpoint(args.run)
+    if int(state.step) < config.steps:
+        print(
+            f"note: the run in {str(args.run)!r} was interrupted at step {int(state.step)} of "
+            f"{config.steps} (not complete); sampling its policy as it was then",
+            file=sys.stderr,
+        )
     tmp = out.with_name(f".{out.name}.partial")
     try:
         samples = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(args.n, size))

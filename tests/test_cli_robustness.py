@@ -562,3 +562,22 @@ def test_sigterm_during_sample_leaves_no_partial_file(trained_run, in_tmp, monke
     assert main(["sample", "--run", str(trained_run), "--n", "50", "--out", "s.npy", "--no-progress"]) == 143
     assert error_line(capsys) == "python -m gfn_teach sample: terminated (SIGTERM); no samples were written"
     assert list(in_tmp.iterdir()) == []
+
+
+# ----- Issue 21: what was interrupted or replaced is said ---------------------------------------
+def test_sample_says_when_the_run_was_interrupted(trained_run, in_tmp, capsys):
+    state, config = checkpoint.load_checkpoint(trained_run)
+    checkpoint.save_checkpoint(in_tmp / "stopped", eqx.tree_at(lambda s: s.step, state, jnp.int32(10)), config)
+    assert main(["sample", "--run", "stopped", "--n", "20", "--out", "s.npy", "--no-progress"]) == 0
+    assert error_line(capsys) == ("note: the run in 'stopped' was interrupted at step 10 of 40 (not complete); "
+                                  "sampling its policy as it was then")
+    assert main(["sample", "--run", str(trained_run), "--n", "20", "--out", "t.npy", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_overwrite_says_what_it_replaced(run_copy, monkeypatch, capsys):
+    _interrupt(monkeypatch, before=0, after=1, trainers=[])
+    assert main(["train", *TINY, "--no-progress", "--out", str(run_copy), "--overwrite"]) == 130
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("interrupted at step 10 of 40: ")
+    assert out.endswith(f"-> {run_copy} (replaced a run of 40 of 40 steps)")
