@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import HYPERGRID_FIELDS, TrainConfig, check_seed
+from .config import HYPERGRID_FIELDS, LOSS_FIELDS, TrainConfig, check_seed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,7 +82,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         flag = _flag(f.name)
         help_text = f"{f.metadata['help']} (default: {f.default})"
-        if f.name in HYPERGRID_FIELDS:  # absent unless given, so that other envs can refuse them
+        if f.name in HYPERGRID_FIELDS or f.name in LOSS_FIELDS:  # absent unless given, so
+            # that other environments and losses can refuse them
             kind = {"int": int, "str": str}.get(f.type, float)
             parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help_text)
             continue
@@ -125,6 +126,11 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
             f"{_flag(given[0])} does not apply to --env {args.env} (only to --env hypergrid); "
             f"flags that apply: --loss, --steps, --batch-size, --policy, ... (see --help)"
         )
+    for name, loss in LOSS_FIELDS.items():
+        if name in values and values.get("loss") != loss:
+            raise ValueError(
+                f"{_flag(name)} does not apply to --loss {values.get('loss')} (only to --loss {loss})"
+            )
     return TrainConfig(**values)
 
 

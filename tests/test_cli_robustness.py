@@ -581,3 +581,23 @@ def test_overwrite_says_what_it_replaced(run_copy, monkeypatch, capsys):
     out = capsys.readouterr().out.strip()
     assert out.startswith("interrupted at step 10 of 40: ")
     assert out.endswith(f"-> {run_copy} (replaced a run of 40 of 40 steps)")
+
+
+# ----- Issue 21: a flag the chosen loss does not use is refused --------------------------------
+@pytest.mark.parametrize("flags,message", [
+    (["--loss", "db", "--subtb-lambda", "0.5"], "--subtb-lambda does not apply to --loss db (only to --loss subtb)"),
+    (["--loss", "fm", "--lr-log-z", "0.01"], "--lr-log-z does not apply to --loss fm (only to --loss tb)"),
+    (["--subtb-lambda", "0.9"], "--subtb-lambda does not apply to --loss db (only to --loss subtb)"),
+])
+def test_a_flag_of_another_loss_is_refused(in_tmp, flags, message, capsys):
+    assert main(["train", *TINY, *flags, "--out", "run"]) == 2
+    assert message in error_line(capsys)
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_the_config_refuses_a_setting_of_another_loss():
+    with pytest.raises(ValueError, match=r"subtb_lambda applies to loss 'subtb' only, not to loss 'tb'; leave it at its default \(0.9\)"):
+        g.TrainConfig(loss="tb", subtb_lambda=0.5)
+    with pytest.raises(ValueError, match=r"lr_log_z applies to loss 'tb' only, not to loss 'subtb'"):
+        g.TrainConfig(loss="subtb", lr_log_z=0.5)
+    assert g.TrainConfig(loss="subtb", subtb_lambda=0.5).subtb_lambda == 0.5
