@@ -105,7 +105,7 @@ def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[st
 # Which settings make each part grow, in the order they are suggested.
 PART_FLAGS = {
     "network": ("hidden", "depth"),
-    "batch": ("batch_size", "hidden"),
+    "batch": ("batch_size", "hidden", "side", "dim"),  # side and dim: the trajectories' length
     "grid": ("side", "dim"),
     "exact": ("side", "dim"),
     "history": ("steps",),
@@ -136,12 +136,14 @@ def check_training_fits(sizes: dict, exact_limit: float, n_seeds: int = 1, memor
         return
     total = lambda s: sum(training_bytes(s, exact_limit, n_seeds).values())
     worst = max(parts, key=parts.get)
+    grid = sizes.get("env", "hypergrid") == "hypergrid"
+    names = [name for name in PART_FLAGS[worst] if grid or name not in ("side", "dim")]
     advice = []
-    for name in PART_FLAGS[worst]:
+    for name in names:
         fit = largest_that_fits(sizes, name, total, memory)
         if fit is not None:
             advice.append(f"the largest {name} that fits is {fit} (--{name.replace('_', '-')} {fit})")
-    given = ", ".join(f"{name}={sizes[name]}" for name in PART_FLAGS[worst])
+    given = ", ".join(f"{name}={sizes[name]}" for name in names)
     raise ValueError(
         f"{given} needs about {format_bytes(sum(parts.values()))} of memory (mostly the {worst}), "
         f"more than the {format_bytes(memory)} of this machine; "
