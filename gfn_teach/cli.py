@@ -320,9 +320,31 @@ def run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``--lr -inf`` as ``--lr=-inf``: argparse takes a value that starts with ``-`` for a
+    flag unless it looks like ``-1`` or ``-.5`` (so ``-inf`` and ``-1e-3`` were refused with
+    "expected one argument" instead of being checked as values)."""
+    joined: list[str] = []
+    for arg in argv:
+        previous = joined[-1] if joined else ""
+        if arg.startswith("-") and _is_number(arg) and previous.startswith("--") and "=" not in previous:
+            joined[-1] = f"{previous}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     prog = f"{parser.prog} {args.command}"
     nothing = "nothing was written" if args.command == "train" else "no samples were written"
     previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None

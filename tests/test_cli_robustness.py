@@ -154,6 +154,9 @@ def test_a_diverged_run_writes_nothing_not_even_parent_folders(in_tmp, monkeypat
         (["--r1", "3e38", "--r2", "3e38"], "R0 + R1 + R2 = 6e+38 is not finite in float32"),
         (["--r0", "1e-35"], "R0 must be >= 1e-30"),
         (["--lr", "nan"], "lr must be a number finite in float32, got nan"),
+        (["--lr", "-inf"], "lr must be a number finite in float32, got -inf"),  # issue 21: "expected one argument"
+        (["--lr", "-1e-3"], "lr must be > 0 and finite in float32"),
+        (["--epsilon-end", "-0.5"], "epsilon_end must be in [0, 1], got -0.5"),
     ],
 )
 def test_settings_not_finite_in_float32_are_refused_up_front(in_tmp, flags, message, capsys):
