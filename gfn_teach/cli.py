@@ -320,6 +320,22 @@ def run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_backend() -> None:
+    """``ValueError`` in one line when JAX cannot start a device (``JAX_PLATFORMS=cuda`` on a
+    machine without a GPU raises a bare ``AssertionError`` deep inside the first computation)."""
+    import jax
+
+    try:
+        jax.devices()
+    except Exception as error:
+        platforms = os.environ.get("JAX_PLATFORMS")
+        asked = f" for JAX_PLATFORMS={platforms!r}" if platforms else ""
+        raise ValueError(
+            f"JAX cannot start a device{asked} ({_one_line(error)}); unset JAX_PLATFORMS, or "
+            f"install the jax plugin for that platform on a machine that has it"
+        ) from None
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -349,6 +365,7 @@ def main(argv: list[str] | None = None) -> int:
     nothing = "nothing was written" if args.command == "train" else "no samples were written"
     previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
     try:
+        check_backend()
         return run_train(args) if args.command == "train" else run_sample(args)
     except ValueError as error:
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)

@@ -605,3 +605,17 @@ def test_the_config_refuses_a_setting_of_another_loss():
     with pytest.raises(ValueError, match=r"lr_log_z applies to loss 'tb' only, not to loss 'subtb'"):
         g.TrainConfig(loss="subtb", lr_log_z=0.5)
     assert g.TrainConfig(loss="subtb", subtb_lambda=0.5).subtb_lambda == 0.5
+
+
+def test_a_platform_jax_cannot_start_is_one_line(in_tmp, monkeypatch, capsys):
+    # Issue 21, item 16: JAX_PLATFORMS=cuda without a GPU gave a 27-line bare AssertionError.
+    def no_device():
+        raise AssertionError
+
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda")
+    monkeypatch.setattr(jax, "devices", no_device)
+    assert main(["train", *TINY, "--out", "run"]) == 2
+    assert error_line(capsys) == (
+        "python -m gfn_teach train: error: JAX cannot start a device for JAX_PLATFORMS='cuda' (AssertionError); "
+        "unset JAX_PLATFORMS, or install the jax plugin for that platform on a machine that has it")
+    assert list(in_tmp.iterdir()) == []
