@@ -23,6 +23,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .memory import check_states_fit
+
 
 class Environment(eqx.Module):
     """The protocol (an abstract Equinox module). Sizes are properties; the rest methods.
@@ -128,14 +130,22 @@ class Environment(eqx.Module):
         r"""The target :math:`\pi(x) = R(x)/Z` over :meth:`all_states` (0 where not terminal).
 
         Compiled (once per environment), like every exact evaluation: called outside ``jit``,
-        one compiled program is far quicker to build than one per operation.
+        one compiled program is far quicker to build than one per operation. ``ValueError``
+        first when the states cannot all be held (see :func:`gfn_teach.memory.check_states_fit`).
         """
+        self._check_enumerable("the target distribution")
         return jax.nn.softmax(self.log_terminal_reward(self.all_states()))
 
     @eqx.filter_jit
     def log_partition(self) -> jax.Array:
-        r""":math:`\log Z = \log \sum_x R(x)` over the terminal states."""
+        r""":math:`\log Z = \log \sum_x R(x)` over the terminal states (``ValueError`` first
+        when the states cannot all be held)."""
+        self._check_enumerable("log Z")
         return jax.nn.logsumexp(self.log_terminal_reward(self.all_states()))
+
+    def _check_enumerable(self, what: str) -> None:
+        """Every state, its actions' mask and its reward in memory at once: ``ValueError`` if not."""
+        check_states_fit(self, self.state_size + self.n_actions + 2, what)
 
     # ----- optional views (None: not available, and then not reported) ----------------------
     @property

@@ -19,8 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from .environment import Environment
-from . import memory as _memory
-from .memory import exact_evaluation_bytes, format_bytes
+from .memory import check_grid_fits, describe
 from .policy import (
     INVALID_LOGIT,
     TabularPolicy,
@@ -121,12 +120,12 @@ def terminal_distribution_from_log_pf(env: Environment, log_pf: jax.Array) -> ja
 def terminal_distribution(policy, env: Environment) -> jax.Array:
     """Exact terminal distribution ``[N]`` of ``policy``'s forward policy (also inside ``jit``).
 
-    Raises ``ValueError`` before allocating anything when the policy was built for other
-    sizes (:func:`check_policy_fits`) or the grid's tables cannot fit in memory
-    (:func:`check_grid_fits`).
+    Raises ``ValueError`` before allocating anything when the grid's tables cannot fit in
+    memory (:func:`check_grid_fits`) or the policy was built for other sizes
+    (:func:`check_policy_fits`).
     """
-    check_policy_fits(policy, env)
     check_grid_fits(env, _row_width(policy))
+    check_policy_fits(policy, env)
     return _terminal_distribution(policy, env)
 
 
@@ -139,13 +138,6 @@ def _row_width(policy) -> int:
     """Activations per state when the policy runs on it: the MLP's hidden units, else 0."""
     mlp = getattr(policy, "mlp", None)
     return getattr(mlp, "width_size", 0) * getattr(mlp, "depth", 0) if mlp is not None else 0
-
-
-def describe(env: Environment) -> str:
-    """``Hypergrid(dim=2, side=20)``, or the class name of any other environment."""
-    if hasattr(env, "dim") and hasattr(env, "side"):
-        return f"{type(env).__name__}(dim={env.dim}, side={env.side})"
-    return type(env).__name__
 
 
 def check_policy_fits(policy, env: Environment) -> None:
@@ -179,21 +171,6 @@ def check_policy_fits(policy, env: Environment) -> None:
         )
 
 
-def check_grid_fits(env: Environment, row_width: int = 0, memory: int | None = None) -> None:
-    """``ValueError`` if evaluating a policy on every state of ``env`` needs more memory than
-    the device has (estimate: :func:`gfn_teach.memory.exact_evaluation_bytes`)."""
-    memory = _memory.machine_memory() if memory is None else memory
-    n = float(env.n_states)
-    need = exact_evaluation_bytes(n, env.obs_size, env.n_actions, row_width)
-    if memory is not None and need > memory:
-        per_state = need / n
-        raise ValueError(
-            f"an exact evaluation of {describe(env)} ({n:.6g} states) "
-            f"needs about {format_bytes(need)} of memory, more than the {format_bytes(memory)} of "
-            f"this machine; it fits up to about {int(memory // per_state):,} states"
-        )
-
-
 class ExactFlows(NamedTuple):
     """The unique flow that matches the reward for a given backward policy."""
 
@@ -220,8 +197,10 @@ def exact_flows(env: Environment, log_pb: jax.Array | None = None) -> ExactFlows
     and the edge flows are :math:`F(s \to c) = F(c) P_B(s|c)`, :math:`F(s \to s_f) = R(s)`.
     Then :math:`P_F(c|s) = F(s\to c)/F(s)` samples :math:`x` with probability :math:`R(x)/Z`
     and :math:`F(s_0) = Z`. ``log_pb`` is a table ``[N, n_backward_actions]`` of
-    :math:`\log P_B` at each state. Invalid edges get ``INVALID_LOGIT``.
+    :math:`\log P_B` at each state. Invalid edges get ``INVALID_LOGIT``. ``ValueError``
+    before any work when the tables cannot fit (:func:`check_grid_fits`).
     """
+    check_grid_fits(env)
     graph = state_graph(env)
     log_pb = uniform_log_pb(env) if log_pb is None else log_pb
     log_r = jnp.where(graph.can_stop, env.log_reward(env.all_states()), INVALID_LOGIT)

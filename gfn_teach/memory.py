@@ -63,6 +63,43 @@ def exact_evaluation_bytes(n: float, obs_size: int, n_actions: int, row_width: i
     return WORD * n * (obs_size + row_width + 11 * n_actions)
 
 
+INT32_MAX = 2**31 - 1  # states are numbered by int32 indices
+
+
+def describe(env) -> str:
+    """``Hypergrid(dim=2, side=20)``, or the class name of any other environment."""
+    if hasattr(env, "dim") and hasattr(env, "side"):
+        return f"{type(env).__name__}(dim={env.dim}, side={env.side})"
+    return type(env).__name__
+
+
+def check_states_fit(env, words_per_state: float, what: str, memory: int | None = None) -> None:
+    """``ValueError``, before anything is allocated, if ``what`` (a computation over every
+    state of ``env``, ``words_per_state`` float32 words a state) cannot run: more states than
+    int32 indices can number, or more memory than the device has."""
+    n = float(env.n_states) if env.n_states < 2**1000 else math.inf  # a float cannot hold more
+    if n > INT32_MAX:
+        raise ValueError(
+            f"{what} of {describe(env)} ({n:.6g} states) is impossible: states are numbered by "
+            f"int32 indices, at most {INT32_MAX:,} of them"
+        )
+    memory = machine_memory() if memory is None else memory
+    need = WORD * n * words_per_state
+    if memory is not None and need > memory:
+        raise ValueError(
+            f"{what} of {describe(env)} ({n:.6g} states) needs about {format_bytes(need)} of memory, "
+            f"more than the {format_bytes(memory)} of this machine; it fits up to about "
+            f"{int(memory // (WORD * words_per_state)):,} states"
+        )
+
+
+def check_grid_fits(env, row_width: int = 0, memory: int | None = None) -> None:
+    """``ValueError`` if evaluating a policy on every state of ``env`` cannot fit (estimate:
+    :func:`exact_evaluation_bytes`; see :func:`check_states_fit`)."""
+    words = exact_evaluation_bytes(1, env.obs_size, env.n_actions, row_width) / WORD
+    check_states_fit(env, words, "an exact evaluation", memory)
+
+
 def environment_sizes(sizes: dict) -> tuple[float, int, int, int, int, int]:
     """``(n_states, max_length, obs_size, n_actions, state_size, picture)`` of a run's
     environment: from ``dim`` and ``side`` for the hypergrid, else from the ``env_sizes``

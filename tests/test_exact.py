@@ -119,3 +119,24 @@ def test_a_policy_built_for_other_sizes_is_refused(make_policy, env, message):
         assert "\n" not in str(caught.value)
     with pytest.raises(ValueError, match="the policy does not fit"):
         sample_terminal_states(jax.random.PRNGKey(0), env, policy, 5)
+
+
+@pytest.mark.parametrize("name,exact", [
+    ("an exact evaluation", g.exact_flows),
+    ("an exact evaluation", g.log_path_counts),
+    ("an exact evaluation", g.maxent_rl_distribution),
+    ("the target distribution", lambda env: env.true_distribution()),
+    ("log Z", lambda env: env.log_partition()),
+])
+def test_exact_functions_refuse_a_grid_they_cannot_hold_at_once(name, exact, monkeypatch):
+    # Issue 21, item 18: an int32 OverflowError, or an unguarded 40-800 GB allocation.
+    from gfn_teach import memory
+
+    with pytest.raises(ValueError, match=rf"^{name} of Hypergrid\(dim=10, side=10\) \(1e\+10 states\) is impossible: "
+                                         r"states are numbered by int32 indices, at most 2,147,483,647 of them") as caught:
+        exact(g.Hypergrid(10, 10))
+    assert "\n" not in str(caught.value)  # one line (pytest also matches JAX's traceback note)
+    monkeypatch.setattr(memory, "machine_memory", lambda: 10**9)
+    with pytest.raises(ValueError, match=rf"^{name} of Hypergrid\(dim=6, side=20\) \(6.4e\+07 states\) needs about "
+                                         r".* GB of memory, more than the 1 GB of this machine"):
+        exact(g.Hypergrid(6, 20))
