@@ -41,13 +41,28 @@ RUN_FILES = (CONFIG_FILE, STATE_FILE, RUN_FILE, "metrics.json", "marginal.png")
 
 
 def _atomic_write(path: Path, write) -> None:
+    """Write through ``write(file)`` to a temporary name, then rename it to ``path``. A
+    failure to write (a full disk) is an ``OSError`` naming the file, however deep the
+    writer (Equinox wraps it in its own errors) raised it."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:
             write(f)
         os.replace(tmp, path)
+    except Exception as error:
+        cause = _os_error_in(error)
+        if cause is None:
+            raise
+        raise OSError(cause.errno, f"{cause.strerror or cause} while writing {path.name}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _os_error_in(error: BaseException | None) -> OSError | None:
+    """The first ``OSError`` among ``error`` and its causes, or None."""
+    while error is not None and not isinstance(error, OSError):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -71,6 +86,31 @@ def state_like(config: TrainConfig) -> TrainState:
     env = config.make_env()
     check_training_fits(memory_sizes(config, env), MAX_EXACT_STATES)
     return eqx.filter_eval_shape(init_state, config, env, jax.random.PRNGKey(0))
+
+
+def run_bytes(config: TrainConfig) -> float:
+    """About how many bytes a run folder of ``config`` takes: ``state.eqx`` (every array of
+    :func:`state_like`) and a margin for ``metrics.json`` (one row of numbers per
+    evaluation), ``marginal.png`` and the JSON records."""
+    arrays = jax.tree.leaves(state_like(config))
+    state = sum(math.prod(a.shape) * a.dtype.itemsize + 128 for a in arrays if hasattr(a, "shape"))
+    n_chunks = -(-config.steps // config.eval_every)
+    return state + 400 * n_chunks + 2_000_000
+
+
+def check_run_space(out: Path, config: TrainConfig, flag: str = "--out") -> None:
+    """``ValueError`` unless the file system that will hold ``out`` has room for the run."""
+    from .memory import format_bytes
+
+    folder = Path(out).absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    need, free = run_bytes(config), free_bytes(folder)
+    if need > free:
+        raise ValueError(
+            f"{flag} {os.fspath(out)!r}: the run needs about {format_bytes(need)} on disk, more than "
+            f"the {format_bytes(free)} free in {str(folder)!r}"
+        )
 
 
 def _leaves_with_names(tree) -> list[tuple[str, object]]:

@@ -188,11 +188,12 @@ def skipped_reason(trainer) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, then write ``metrics.json``, ``marginal.png`` and the checkpoint; exit status."""
-    from .checkpoint import check_run_folder
+    from .checkpoint import check_run_folder, check_run_space
     from .train import Trainer, TrainingDiverged
 
     config = _config_from_args(args)  # validates every field before any work
     out = check_run_folder(args.out, args.overwrite)
+    check_run_space(out, config)
     trainer = Trainer(config)  # checks the memory it needs before allocating it
     if not trainer.exact:
         print(f"exact evaluation skipped: {skipped_reason(trainer)} (exact metrics will be null)")

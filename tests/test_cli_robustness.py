@@ -619,3 +619,39 @@ def test_a_platform_jax_cannot_start_is_one_line(in_tmp, monkeypatch, capsys):
         "python -m gfn_teach train: error: JAX cannot start a device for JAX_PLATFORMS='cuda' (AssertionError); "
         "unset JAX_PLATFORMS, or install the jax plugin for that platform on a machine that has it")
     assert list(in_tmp.iterdir()) == []
+
+
+# ----- Issue 21: a full disk is one line, checked before training where it can be ---------------
+def test_train_checks_disk_space_before_any_work(in_tmp, monkeypatch, capsys):
+    monkeypatch.setattr(checkpoint, "free_bytes", lambda path: 1000)
+    monkeypatch.setattr(train.Trainer, "__init__", lambda *a, **k: pytest.fail("trained without room to save"))
+    assert main(["train", *TINY, "--out", "run"]) == 2
+    assert "--out 'run': the run needs about 2.01 MB on disk, more than the 1 kB free in" in error_line(capsys)
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_a_write_that_fails_for_want_of_space_is_one_line_and_leaves_nothing(in_tmp, capsys):
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, limit[1]))  # like `ulimit -f`: files stop at 1 kB
+    try:
+        code = main(["train", *TINY, "--no-progress", "--out", "run"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    assert code == 1
+    assert error_line(capsys) == ("python -m gfn_teach train: error: OSError: [Errno 27] File too large while "
+                                  "writing state.eqx; nothing was written")
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_an_error_wrapped_around_an_os_error_is_that_os_error(tmp_path):
+    def write(f):
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError as error:
+            raise RuntimeError("Error at leaf with path ...") from error  # what Equinox raises
+
+    with pytest.raises(OSError, match=r"^\[Errno 28\] No space left on device while writing state.eqx$"):
+        checkpoint._atomic_write(tmp_path / "state.eqx", write)
+    assert list(tmp_path.iterdir()) == []
