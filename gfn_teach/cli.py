@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -286,6 +287,24 @@ def check_sample_out(text: str, n: int, dim_bound: int, overwrite: bool) -> Path
     return path
 
 
+def reserve_disk(path: Path, what: str) -> None:
+    """Allocate every block of the (sparse) file ``path`` now, so that a full disk is an
+    ``OSError`` here, not a ``SIGBUS`` later when a memory map writes into a hole. Skipped
+    where the file system or the OS cannot allocate ahead."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "r+b") as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            os.posix_fallocate(f.fileno(), 0, size)
+        except OSError as error:
+            if error.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                return
+            from .memory import format_bytes
+
+            raise OSError(error.errno, f"{error.strerror} ({what} needs {format_bytes(size)})") from None
+
+
 def run_sample(args: argparse.Namespace) -> int:
     """Load a run and write ``n`` terminal states to a ``.npy`` file, in bounded memory."""
     import jax
@@ -308,6 +327,7 @@ def run_sample(args: argparse.Namespace) -> int:
     tmp = out.with_name(f".{out.name}.partial")
     try:
         samples = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(args.n, size))
+        reserve_disk(tmp, f"--out {str(out)!r}")
         sample_terminal_states(
             jax.random.PRNGKey(args.seed), config.make_env(), state.policy, args.n,
             out=samples, progress=not args.no_progress,

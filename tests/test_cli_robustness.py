@@ -655,3 +655,18 @@ def test_an_error_wrapped_around_an_os_error_is_that_os_error(tmp_path):
     with pytest.raises(OSError, match=r"^\[Errno 28\] No space left on device while writing state.eqx$"):
         checkpoint._atomic_write(tmp_path / "state.eqx", write)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_reserves_its_disk_space_and_a_full_disk_is_one_line(trained_run, in_tmp, monkeypatch, capsys):
+    # Issue 21, item 10: the output is a memory map, and a full disk killed the process with SIGBUS.
+    reserved = []
+
+    def full_disk(fd, offset, length):
+        reserved.append(length)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full_disk)
+    assert main(["sample", "--run", str(trained_run), "--n", "5000", "--out", "s.npy", "--no-progress"]) == 1
+    assert error_line(capsys) == ("python -m gfn_teach sample: error: OSError: [Errno 28] No space left on device "
+                                  "(--out 's.npy' needs 40.1 kB); no samples were written")
+    assert reserved == [40128] and list(in_tmp.iterdir()) == []
