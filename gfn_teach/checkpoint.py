@@ -81,11 +81,22 @@ def save_json(path: str | os.PathLike, data: dict) -> None:
 
 
 # ----- the state against its config -----------------------------------------------------------
+# Runs are 32-bit: with JAX_ENABLE_X64 set, JAX's defaults are 64-bit, the run's arrays are not.
+_RUN_DTYPES = {np.dtype(np.float64): np.dtype(np.float32), np.dtype(np.int64): np.dtype(np.int32),
+               np.dtype(np.uint64): np.dtype(np.uint32)}
+
+
 def state_like(config: TrainConfig) -> TrainState:
-    """The shapes and dtypes of a single-seed state for ``config`` (nothing is computed)."""
+    """The shapes and dtypes of a single-seed state for ``config`` (nothing is computed);
+    32-bit, as training makes them, even where ``JAX_ENABLE_X64`` makes JAX's defaults 64-bit."""
     env = config.make_env()
     check_training_fits(memory_sizes(config, env), MAX_EXACT_STATES)
-    return eqx.filter_eval_shape(init_state, config, env, jax.random.PRNGKey(0))
+    like = eqx.filter_eval_shape(init_state, config, env, jax.random.PRNGKey(0))
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, _RUN_DTYPES[x.dtype])
+        if isinstance(x, jax.ShapeDtypeStruct) and x.dtype in _RUN_DTYPES else x,
+        like,
+    )
 
 
 def run_bytes(config: TrainConfig) -> float:

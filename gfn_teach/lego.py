@@ -112,7 +112,7 @@ class LegoSpaceship(Environment):
     def step(self, state: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Put brick ``action % n_bricks + 1`` in slot ``action // n_bricks``; stop keeps the ship."""
         slot, brick = action // self.n_bricks, action % self.n_bricks + 1
-        placed = jax.nn.one_hot(slot, self.n_slots, dtype=state.dtype) * brick[..., None]
+        placed = jax.nn.one_hot(slot, self.n_slots, dtype=state.dtype) * brick[..., None].astype(state.dtype)
         done = action == self.stop_action
         return jnp.where(done[..., None], state, state + placed), done
 

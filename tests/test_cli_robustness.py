@@ -670,3 +670,16 @@ def test_sample_reserves_its_disk_space_and_a_full_disk_is_one_line(trained_run,
     assert error_line(capsys) == ("python -m gfn_teach sample: error: OSError: [Errno 28] No space left on device "
                                   "(--out 's.npy' needs 40.1 kB); no samples were written")
     assert reserved == [40128] and list(in_tmp.iterdir()) == []
+
+
+def test_jax_enable_x64_samples_a_float32_run_as_float32(trained_run, in_tmp):
+    # Issue 21, item 17: with JAX_ENABLE_X64=1 the run's float32 arrays were refused as "not float64".
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JAX_ENABLE_X64": "1"}
+    proc = subprocess.run([sys.executable, "-m", "gfn_teach", "sample", "--run", str(trained_run), "--n", "200",
+                           "--out", "x64.npy", "--no-progress"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main(["sample", "--run", str(trained_run), "--n", "200", "--out", "x32.npy", "--no-progress"]) == 0
+    np.testing.assert_array_equal(np.load(in_tmp / "x64.npy"), np.load(in_tmp / "x32.npy"))
