@@ -683,3 +683,18 @@ def test_jax_enable_x64_samples_a_float32_run_as_float32(trained_run, in_tmp):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert main(["sample", "--run", str(trained_run), "--n", "200", "--out", "x32.npy", "--no-progress"]) == 0
     np.testing.assert_array_equal(np.load(in_tmp / "x64.npy"), np.load(in_tmp / "x32.npy"))
+
+
+def test_sigterm_during_training_writes_nothing_and_restores_the_handlers(in_tmp, monkeypatch, capsys):
+    run_chunk = train.Trainer.run_chunk
+
+    def terminated(self, state, n):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return run_chunk(self, state, n)
+
+    monkeypatch.setattr(train.Trainer, "run_chunk", terminated)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert main(["train", *TINY, "--no-progress", "--out", "deeper/run"]) == 143
+    assert error_line(capsys) == "python -m gfn_teach train: terminated (SIGTERM); nothing was written"
+    assert list(in_tmp.iterdir()) == []
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
