@@ -136,7 +136,8 @@ def _check(env: Environment) -> None:
         j = np.nonzero(edge_keys == edge_keys[i])[0][1]
         _fail("each forward move into a state has its own backward action",
               f"action {actions[i]} at state {_state(states[rows[i]])} and action {actions[j]} at state "
-              f"{_state(states[rows[j]])} both lead to state {_state(children[i])} and are both undone by backward action {undo[i]}")
+              f"{_state(states[rows[j]])} both lead to state {_state(children[i])} and are both undone "
+              f"by backward action {undo[i]}")
 
     # 6. backward moves
     edges = set(zip(rows.tolist(), child_rows.tolist(), undo.tolist()))

@@ -384,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     prog = f"{parser.prog} {args.command}"
     nothing = "nothing was written" if args.command == "train" else "no samples were written"
-    previous = signal.signal(signal.SIGTERM, _terminate) if threading.current_thread() is threading.main_thread() else None
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         check_backend()
         return run_train(args) if args.command == "train" else run_sample(args)

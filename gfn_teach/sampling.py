@@ -30,9 +30,9 @@ def sample_terminal_states(
     to have the states written there (and returned) instead of into a new array.
     ``progress`` shows a progress bar over the batches.
 
-    Raises ``ValueError`` for a policy built for other sizes, and if the policy produces something that is not a terminal state of
-    ``env``, which only a policy with non-finite parameters can do: no such state is ever
-    returned.
+    Raises ``ValueError`` for a policy built for other sizes, and if the policy produces
+    something that is not a terminal state of ``env``, which only a policy with non-finite
+    parameters can do: no such state is ever returned.
     """
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
