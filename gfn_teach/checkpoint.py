@@ -41,13 +41,28 @@ RUN_FILES = (CONFIG_FILE, STATE_FILE, RUN_FILE, "metrics.json", "marginal.png")
 
 
 def _atomic_write(path: Path, write) -> None:
+    """Write through ``write(file)`` to a temporary name, then rename it to ``path``. A
+    failure to write (a full disk) is an ``OSError`` naming the file, however deep the
+    writer (Equinox wraps it in its own errors) raised it."""
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:
             write(f)
         os.replace(tmp, path)
+    except Exception as error:
+        cause = _os_error_in(error)
+        if cause is None:
+            raise
+        raise OSError(cause.errno, f"{cause.strerror or cause} while writing {path.name}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _os_error_in(error: BaseException | None) -> OSError | None:
+    """The first ``OSError`` among ``error`` and its causes, or None."""
+    while error is not None and not isinstance(error, OSError):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -66,11 +81,47 @@ def save_json(path: str | os.PathLike, data: dict) -> None:
 
 
 # ----- the state against its config -----------------------------------------------------------
+# Runs are 32-bit: with JAX_ENABLE_X64 set, JAX's defaults are 64-bit, the run's arrays are not.
+_RUN_DTYPES = {np.dtype(np.float64): np.dtype(np.float32), np.dtype(np.int64): np.dtype(np.int32),
+               np.dtype(np.uint64): np.dtype(np.uint32)}
+
+
 def state_like(config: TrainConfig) -> TrainState:
-    """The shapes and dtypes of a single-seed state for ``config`` (nothing is computed)."""
+    """The shapes and dtypes of a single-seed state for ``config`` (nothing is computed);
+    32-bit, as training makes them, even where ``JAX_ENABLE_X64`` makes JAX's defaults 64-bit."""
     env = config.make_env()
     check_training_fits(memory_sizes(config, env), MAX_EXACT_STATES)
-    return eqx.filter_eval_shape(init_state, config, env, jax.random.PRNGKey(0))
+    like = eqx.filter_eval_shape(init_state, config, env, jax.random.PRNGKey(0))
+    return jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, _RUN_DTYPES[x.dtype])
+        if isinstance(x, jax.ShapeDtypeStruct) and x.dtype in _RUN_DTYPES else x,
+        like,
+    )
+
+
+def run_bytes(config: TrainConfig) -> float:
+    """About how many bytes a run folder of ``config`` takes: ``state.eqx`` (every array of
+    :func:`state_like`) and a margin for ``metrics.json`` (one row of numbers per
+    evaluation), ``marginal.png`` and the JSON records."""
+    arrays = jax.tree.leaves(state_like(config))
+    state = sum(math.prod(a.shape) * a.dtype.itemsize + 128 for a in arrays if hasattr(a, "shape"))
+    n_chunks = -(-config.steps // config.eval_every)
+    return state + 400 * n_chunks + 2_000_000
+
+
+def check_run_space(out: Path, config: TrainConfig, flag: str = "--out") -> None:
+    """``ValueError`` unless the file system that will hold ``out`` has room for the run."""
+    from .memory import format_bytes
+
+    folder = Path(out).absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    need, free = run_bytes(config), free_bytes(folder)
+    if need > free:
+        raise ValueError(
+            f"{flag} {os.fspath(out)!r}: the run needs about {format_bytes(need)} on disk, more than "
+            f"the {format_bytes(free)} free in {str(folder)!r}"
+        )
 
 
 def _leaves_with_names(tree) -> list[tuple[str, object]]:
@@ -239,18 +290,40 @@ def load_checkpoint(
 
 
 # ----- whole run folders ------------------------------------------------------------------------
+def _plain_file(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+def not_a_run(path: Path) -> str | None:
+    """Why the folder ``path`` is not a run ``train`` wrote, or None when it is one.
+
+    A run holds only plain files with the names a run writes (no folders, no links), and a
+    valid ``run.json`` whose SHA-256 matches ``state.eqx``: names alone prove nothing.
+    """
+    others = sorted(p.name for p in path.iterdir() if p.name not in RUN_FILES or not _plain_file(p))
+    if others:
+        return f"holds files that are not part of a run ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''})"
+    try:
+        record = _load_run_record(path)
+    except ValueError:
+        return f"holds no valid {RUN_FILE}, so it is not a gfn_teach run"
+    if not _plain_file(path / STATE_FILE) or sha256_of(path / STATE_FILE) != record["state_sha256"]:
+        return f"holds a {STATE_FILE} that does not match its {RUN_FILE}, so it is not a whole gfn_teach run"
+    return None
+
+
 def is_run_folder(path: Path) -> bool:
-    """Whether ``path`` is a non-empty folder holding only files a run writes."""
-    names = {p.name for p in path.iterdir()}
-    return bool(names) and names <= set(RUN_FILES)
+    """Whether ``path`` is a folder holding a run ``train`` wrote (see :func:`not_a_run`)."""
+    return path.is_dir() and not path.is_symlink() and not_a_run(path) is None
 
 
 def check_run_folder(out: str | os.PathLike, overwrite: bool = False, flag: str = "--out") -> Path:
     """Check, writing nothing, that a new run can be written to folder ``out``.
 
     Refused (``ValueError``): an empty name; the current folder or one above it; a path
-    that is a file; a non-empty folder that is not a run (never replaced); an existing run
-    unless ``overwrite``; a path whose nearest existing folder cannot be written.
+    that is a file or a symbolic link; a non-empty folder that is not a run (never replaced;
+    see :func:`not_a_run`); an existing run unless ``overwrite``; a path whose nearest
+    existing folder cannot be written.
     """
     text = os.fspath(out)
     if not text.strip():
@@ -259,16 +332,15 @@ def check_run_folder(out: str | os.PathLike, overwrite: bool = False, flag: str 
     here = Path.cwd().resolve()
     if path.resolve() == here or path.resolve() in here.parents:
         raise ValueError(f"{flag} {text!r} is the current folder or one above it; name a new folder")
+    if path.is_symlink():
+        raise ValueError(f"{flag} {text!r} is a symbolic link (to {os.readlink(path)!r}); name a real folder")
     if path.exists():
         if not path.is_dir():
             raise ValueError(f"{flag} {text!r} exists and is not a folder")
         if any(path.iterdir()):
-            if not is_run_folder(path):
-                others = sorted(p.name for p in path.iterdir() if p.name not in RUN_FILES)
-                raise ValueError(
-                    f"{flag} {text!r} holds files that are not part of a run ({', '.join(others[:3])}"
-                    f"{', ...' if len(others) > 3 else ''}); choose a new folder"
-                )
+            why = not_a_run(path)
+            if why is not None:
+                raise ValueError(f"{flag} {text!r} {why}; it is never replaced: choose a new folder")
             if not overwrite:
                 raise ValueError(
                     f"{flag} {text!r} already holds a run; pass --overwrite to replace it as a "

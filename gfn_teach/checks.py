@@ -32,10 +32,14 @@ def check_environment(env: Environment) -> None:
     1. sizes are positive integers and ``stop_action < n_actions``;
     2. ``all_states()`` lists ``n_states`` distinct states and ``state_index`` numbers them
        ``0 .. n_states-1`` in that order; ``reset`` gives a state among them;
-    3. masks, observations and rewards have the promised shapes;
+    3. masks, observations and rewards have the promised shapes, and every method gives the
+       same answers on states with an extra leading axis (``[2, n, state_size]``, as the
+       losses call them) as on ``[n, state_size]``;
     4. every valid forward move lands on a state of ``all_states()``, ``step`` reports
        ``done`` exactly for stop, and stop leaves the state unchanged;
-    5. the move is undone by its backward action (valid at the child, leading back);
+    5. the move is undone by its backward action (valid at the child, leading back), and no
+       two moves into one state share a backward action (each edge needs its own, or
+       :math:`P_B` and the exact flows would count one backward edge twice);
     6. every valid backward action leads to a parent with a valid forward move back;
     7. ``parents`` lists exactly the states with a valid move into the state, with that move;
     8. the graph is acyclic, no path is longer than ``max_length - 1`` moves, and every state
@@ -96,6 +100,7 @@ def _check(env: Environment) -> None:
 
     # 4-5. forward moves
     rows, actions = np.nonzero(forward)
+    _check_leading_axis(env, states, rows, actions)
     children, done = (np.asarray(a) for a in env.step(jnp.asarray(states[rows]), jnp.asarray(actions)))
     is_stop = actions == stop
     bad = np.nonzero(done != is_stop)[0]
@@ -123,6 +128,16 @@ def _check(env: Environment) -> None:
         i = bad[0]
         _fail("each forward step is undone by its backward action",
               f"action {actions[i]} takes state {_state(states[rows[i]])} to {_state(children[i])}, but backward action {undo[i]} leads to {_state(back[i])}")
+
+    edge_keys = child_rows * env.n_backward_actions + undo
+    _, first, counts = np.unique(edge_keys, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        i = first[np.argmax(counts > 1)]
+        j = np.nonzero(edge_keys == edge_keys[i])[0][1]
+        _fail("each forward move into a state has its own backward action",
+              f"action {actions[i]} at state {_state(states[rows[i]])} and action {actions[j]} at state "
+              f"{_state(states[rows[j]])} both lead to state {_state(children[i])} and are both undone "
+              f"by backward action {undo[i]}")
 
     # 6. backward moves
     edges = set(zip(rows.tolist(), child_rows.tolist(), undo.tolist()))
@@ -203,6 +218,56 @@ def _check(env: Environment) -> None:
     if bad.size:
         i = bad[0]
         _fail("rewards are finite and positive on terminal states", f"log R = {log_r[i]} at terminal state {_state(states[i])}")
+
+
+def _check_leading_axis(env, states, rows, actions) -> None:
+    """Rule 3's second half: each method on ``[2, m, ...]`` (the inputs and the inputs
+    reversed) gives its answers on ``[m, ...]`` stacked the same way, row by row."""
+    children = np.asarray(env.step(jnp.asarray(states[rows]), jnp.asarray(actions))[0])
+    undo = np.asarray(env.backward_action(jnp.asarray(actions)))
+    calls = [
+        ("forward_valid", env.forward_valid, (states,), states),
+        ("backward_valid", env.backward_valid, (states,), states),
+        ("observation", env.observation, (states,), states),
+        ("log_reward", env.log_reward, (states,), states),
+        ("state_index", env.state_index, (states,), states),
+        ("parents", env.parents, (states,), states),
+        ("step", env.step, (states[rows], actions), states[rows]),
+        ("backward_action", env.backward_action, (actions,), states[rows]),
+        ("backward_step", env.backward_step, (children, undo), children),
+    ]
+    for name, method, inputs, at in calls:
+        if len(at) == 0:
+            continue
+        flat = [np.asarray(a) for a in _leaves(method(*(jnp.asarray(x) for x in inputs)))]
+        shape = (2, *np.shape(inputs[0]))
+        try:
+            twice = method(*(jnp.asarray(np.stack([x, x[::-1]])) for x in inputs))
+            twice = [np.asarray(a) for a in _leaves(twice)]
+        except Exception as error:
+            _fail("methods work on any leading shape",
+                  f"{name} on states of shape {shape} (e.g. state {_state(at[0])}) raised "
+                  f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+        for one, two in zip(flat, twice):
+            want = np.stack([one, one[::-1]])
+            if two.shape != want.shape:
+                _fail("methods work on any leading shape",
+                      f"{name} on states of shape {shape} gives shape {two.shape}, expected {want.shape} "
+                      f"(as on state {_state(at[0])} and the others, stacked); index with [..., i], not [:, i]")
+            if np.issubdtype(want.dtype, np.inexact):
+                same = np.isclose(two, want, rtol=1e-5, atol=1e-6, equal_nan=True)
+            else:
+                same = two == want
+            wrong = ~same.reshape(2, len(one), -1).all(-1)
+            if wrong.any():
+                i = int((wrong[0] | wrong[1][::-1]).argmax())  # the input row, in either half
+                _fail("methods work on any leading shape",
+                      f"{name} at state {_state(at[i])} gives other values on states of shape {shape} "
+                      f"than on {tuple(np.shape(inputs[0]))}; index with [..., i], not [:, i]")
+
+
+def _leaves(out) -> list:
+    return list(out) if isinstance(out, tuple) else [out]
 
 
 def _rows_of(env, states, found, rule, where) -> np.ndarray:

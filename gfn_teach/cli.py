@@ -12,16 +12,21 @@ written whole at the end or not at all; a run stopped by Ctrl-C keeps its comple
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
+import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-from .config import HYPERGRID_FIELDS, TrainConfig, check_seed
+from .config import HYPERGRID_FIELDS, LOSS_FIELDS, TrainConfig, check_seed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,6 +40,41 @@ class Failed(Exception):
     """A failure during the work (not a bad setting): exit status 1."""
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived: raised like ``KeyboardInterrupt``, so that every ``finally`` cleans up."""
+
+
+def _terminate(signum, frame):
+    raise Terminated
+
+
+@contextlib.contextmanager
+def signals_held(what: str):
+    """Within the block, a first SIGINT or SIGTERM waits until ``what`` is done: it is noted
+    on stderr and the yielded list gets its number (the caller exits with ``128 + number``);
+    a second Ctrl-C aborts at once (``KeyboardInterrupt``). Outside the main thread, where
+    signals cannot be caught, nothing changes."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handler(signum, frame):
+        if signum == signal.SIGINT and signal.SIGINT in caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        again = " (press it again to abort and lose it)" if signum == signal.SIGINT else ""
+        print(f"{name}: stopping once {what} is written{again}", file=sys.stderr, flush=True)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
 def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
@@ -43,7 +83,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(TrainConfig):
         flag = _flag(f.name)
         help_text = f"{f.metadata['help']} (default: {f.default})"
-        if f.name in HYPERGRID_FIELDS:  # absent unless given, so that other envs can refuse them
+        if f.name in HYPERGRID_FIELDS or f.name in LOSS_FIELDS:  # absent unless given, so
+            # that other environments and losses can refuse them
             kind = {"int": int, "str": str}.get(f.type, float)
             parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=help_text)
             continue
@@ -86,6 +127,11 @@ def _config_from_args(args: argparse.Namespace) -> TrainConfig:
             f"{_flag(given[0])} does not apply to --env {args.env} (only to --env hypergrid); "
             f"flags that apply: --loss, --steps, --batch-size, --policy, ... (see --help)"
         )
+    for name, loss in LOSS_FIELDS.items():
+        if name in values and values.get("loss") != loss:
+            raise ValueError(
+                f"{_flag(name)} does not apply to --loss {values.get('loss')} (only to --loss {loss})"
+            )
     return TrainConfig(**values)
 
 
@@ -143,11 +189,12 @@ def skipped_reason(trainer) -> str:
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, then write ``metrics.json``, ``marginal.png`` and the checkpoint; exit status."""
-    from .checkpoint import check_run_folder, new_run_folder, save_checkpoint, save_json
+    from .checkpoint import check_run_folder, check_run_space
     from .train import Trainer, TrainingDiverged
 
     config = _config_from_args(args)  # validates every field before any work
     out = check_run_folder(args.out, args.overwrite)
+    check_run_space(out, config)
     trainer = Trainer(config)  # checks the memory it needs before allocating it
     if not trainer.exact:
         print(f"exact evaluation skipped: {skipped_reason(trainer)} (exact metrics will be null)")
@@ -156,27 +203,11 @@ def run_train(args: argparse.Namespace) -> int:
         result = trainer.fit(progress=not args.no_progress)
     except TrainingDiverged as error:
         raise Failed(f"{error}; nothing was written") from None
-    train_seconds = time.perf_counter() - start
-    metrics = run_metrics(trainer, result, config, train_seconds)
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .viz import plot_marginals
-
-    with new_run_folder(out, args.overwrite) as folder:
-        save_checkpoint(folder, result.state, config)
-        save_json(folder / "metrics.json", metrics)
-        if config.env == "hypergrid" and config.dim >= 2 and trainer.exact:
-            history = result.history
-            fig = plot_marginals(
-                trainer.env, history["marginal"][-1], config.loss.upper(),
-                step=history["step"][-1], exact_tv=history["exact_tv"][-1],
-            )
-            fig.savefig(folder / "marginal.png", dpi=120)
-            plt.close(fig)
+    with signals_held("the run") as caught:  # the finished steps are written first
+        train_seconds = time.perf_counter() - start
+        metrics = run_metrics(trainer, result, config, train_seconds)
+        replaced = replaced_run(out)
+        write_run(out, args.overwrite, trainer, result, config, metrics)
     exact = (
         f"exact TV {_number(metrics['exact_tv'], '.4f')}  "
         f"KL(target||learned) {_number(metrics['exact_kl'], '.4f')}"
@@ -187,9 +218,46 @@ def run_train(args: argparse.Namespace) -> int:
     print(
         f"{stopped}{exact}  log Z {_number(metrics['log_z'], '.3f')} (true {_number(metrics['log_z_true'], '.3f')})  "
         f"{_number(metrics['steps_per_second'], '.0f')} steps/s  "
-        f"compile {_number(metrics['compile_seconds'], '.1f')} s  -> {out}"
+        f"compile {_number(metrics['compile_seconds'], '.1f')} s  -> {out}{replaced}"
     )
+    if caught:
+        return 128 + caught[0]
     return 130 if result.interrupted else 0
+
+
+def replaced_run(out: Path) -> str:
+    """What ``--overwrite`` replaces in ``out``: `` (replaced a run of 2500 of 2500 steps)``,
+    or an empty string when there is no run there."""
+    from .checkpoint import RUN_FILE, is_run_folder
+
+    if not out.exists() or not is_run_folder(out):
+        return ""
+    record = json.loads((out / RUN_FILE).read_text())
+    return f" (replaced a run of {record['steps_done']} of {record['config'].get('steps')} steps)"
+
+
+def write_run(out: Path, overwrite: bool, trainer, result, config: TrainConfig, metrics: dict) -> None:
+    """Write the checkpoint, ``metrics.json`` and ``marginal.png`` into the run folder ``out``,
+    whole or not at all (:func:`gfn_teach.checkpoint.new_run_folder`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .checkpoint import new_run_folder, save_checkpoint, save_json
+    from .viz import plot_marginals
+
+    with new_run_folder(out, overwrite) as folder:
+        save_checkpoint(folder, result.state, config)
+        save_json(folder / "metrics.json", metrics)
+        if config.env == "hypergrid" and config.dim >= 2 and trainer.exact:
+            history = result.history
+            fig = plot_marginals(
+                trainer.env, history["marginal"][-1], config.loss.upper(),
+                step=history["step"][-1], exact_tv=history["exact_tv"][-1],
+            )
+            fig.savefig(folder / "marginal.png", dpi=120)
+            plt.close(fig)
 
 
 def check_sample_out(text: str, n: int, dim_bound: int, overwrite: bool) -> Path:
@@ -219,6 +287,24 @@ def check_sample_out(text: str, n: int, dim_bound: int, overwrite: bool) -> Path
     return path
 
 
+def reserve_disk(path: Path, what: str) -> None:
+    """Allocate every block of the (sparse) file ``path`` now, so that a full disk is an
+    ``OSError`` here, not a ``SIGBUS`` later when a memory map writes into a hole. Skipped
+    where the file system or the OS cannot allocate ahead."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    with open(path, "r+b") as f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            os.posix_fallocate(f.fileno(), 0, size)
+        except OSError as error:
+            if error.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                return
+            from .memory import format_bytes
+
+            raise OSError(error.errno, f"{error.strerror} ({what} needs {format_bytes(size)})") from None
+
+
 def run_sample(args: argparse.Namespace) -> int:
     """Load a run and write ``n`` terminal states to a ``.npy`` file, in bounded memory."""
     import jax
@@ -232,9 +318,16 @@ def run_sample(args: argparse.Namespace) -> int:
     size = load_config(args.run).make_env().state_size
     out = check_sample_out(args.out, args.n, size, args.overwrite)
     state, config = load_checkpoint(args.run)
+    if int(state.step) < config.steps:
+        print(
+            f"note: the run in {str(args.run)!r} was interrupted at step {int(state.step)} of "
+            f"{config.steps} (not complete); sampling its policy as it was then",
+            file=sys.stderr,
+        )
     tmp = out.with_name(f".{out.name}.partial")
     try:
         samples = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.int32, shape=(args.n, size))
+        reserve_disk(tmp, f"--out {str(out)!r}")
         sample_terminal_states(
             jax.random.PRNGKey(args.seed), config.make_env(), state.policy, args.n,
             out=samples, progress=not args.no_progress,
@@ -248,12 +341,53 @@ def run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_backend() -> None:
+    """``ValueError`` in one line when JAX cannot start a device (``JAX_PLATFORMS=cuda`` on a
+    machine without a GPU raises a bare ``AssertionError`` deep inside the first computation)."""
+    import jax
+
+    try:
+        jax.devices()
+    except Exception as error:
+        platforms = os.environ.get("JAX_PLATFORMS")
+        asked = f" for JAX_PLATFORMS={platforms!r}" if platforms else ""
+        raise ValueError(
+            f"JAX cannot start a device{asked} ({_one_line(error)}); unset JAX_PLATFORMS, or "
+            f"install the jax plugin for that platform on a machine that has it"
+        ) from None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``--lr -inf`` as ``--lr=-inf``: argparse takes a value that starts with ``-`` for a
+    flag unless it looks like ``-1`` or ``-.5`` (so ``-inf`` and ``-1e-3`` were refused with
+    "expected one argument" instead of being checked as values)."""
+    joined: list[str] = []
+    for arg in argv:
+        previous = joined[-1] if joined else ""
+        if arg.startswith("-") and _is_number(arg) and previous.startswith("--") and "=" not in previous:
+            joined[-1] = f"{previous}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     prog = f"{parser.prog} {args.command}"
     nothing = "nothing was written" if args.command == "train" else "no samples were written"
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
+        check_backend()
         return run_train(args) if args.command == "train" else run_sample(args)
     except ValueError as error:
         print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
@@ -264,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {nothing}", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{prog}: terminated (SIGTERM); {nothing}", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except (OSError, MemoryError) as error:
         print(f"{prog}: error: {type(error).__name__}: {_one_line(error)}; {nothing}", file=sys.stderr)
         return 1
@@ -272,6 +409,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"{prog}: error: out of memory ({_one_line(error)}); {nothing}", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(error: BaseException) -> str:

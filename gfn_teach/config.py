@@ -21,6 +21,8 @@ ENV_NAMES = ("hypergrid", "lego")
 # Settings of the hypergrid only: any other environment needs them left at their defaults.
 HYPERGRID_FIELDS = ("dim", "side", "reward", "r0", "r1", "r2")
 LOSS_NAMES = ("fm", "db", "tb", "subtb")
+# Settings of one loss only: any other loss needs them left at their defaults.
+LOSS_FIELDS = {"lr_log_z": "tb", "subtb_lambda": "subtb"}
 POLICY_NAMES = ("mlp", "tabular")
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32
@@ -163,6 +165,12 @@ class TrainConfig:
                         f"{name} applies to env 'hypergrid' only, not to env {self.env!r}; "
                         f"leave it at its default ({_DEFAULTS[name]!r})"
                     )
+        for name, loss in LOSS_FIELDS.items():
+            if self.loss != loss and getattr(self, name) != _DEFAULTS[name]:
+                raise ValueError(
+                    f"{name} applies to loss {loss!r} only, not to loss {self.loss!r}; leave it "
+                    f"at its default ({_DEFAULTS[name]!r})"
+                )
         if self.policy == "tabular" and self.env == "hypergrid" and n_states(self.dim, self.side) > 1_000_000:
             raise ValueError(
                 f"policy 'tabular' needs side**dim <= 1,000,000 states, got {n_states(self.dim, self.side):.6g}"

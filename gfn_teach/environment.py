@@ -9,7 +9,9 @@ the arrays it is given, so it runs under ``jit`` and ``vmap``; the environment o
 only static configuration.
 
 Write an environment by subclassing :class:`Environment` and defining each abstract method
-and property; then run :func:`gfn_teach.check_environment` on it. :class:`Hypergrid` and
+and property, reading a state's entries as ``state[..., i]`` (never ``state[:, i]``: the
+losses call every method on ``[T+1, B, state_size]``); then run
+:func:`gfn_teach.check_environment` on it. :class:`Hypergrid` and
 :class:`LegoSpaceship` are the two in the library.
 """
 
@@ -20,6 +22,8 @@ import abc
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+
+from .memory import check_states_fit
 
 
 class Environment(eqx.Module):
@@ -83,7 +87,11 @@ class Environment(eqx.Module):
 
     @abc.abstractmethod
     def backward_action(self, forward_action: jax.Array) -> jax.Array:
-        """The backward action that undoes each forward move (any valid index for stop)."""
+        """The backward action that undoes each forward move (any valid index for stop).
+
+        Each forward edge into a state needs its own backward action: two moves into one
+        child (from one parent or two) may not share theirs, or :math:`P_B` would give both
+        edges one probability and the exact flows would count it twice."""
 
     @abc.abstractmethod
     def parents(self, state: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -122,14 +130,22 @@ class Environment(eqx.Module):
         r"""The target :math:`\pi(x) = R(x)/Z` over :meth:`all_states` (0 where not terminal).
 
         Compiled (once per environment), like every exact evaluation: called outside ``jit``,
-        one compiled program is far quicker to build than one per operation.
+        one compiled program is far quicker to build than one per operation. ``ValueError``
+        first when the states cannot all be held (see :func:`gfn_teach.memory.check_states_fit`).
         """
+        self._check_enumerable("the target distribution")
         return jax.nn.softmax(self.log_terminal_reward(self.all_states()))
 
     @eqx.filter_jit
     def log_partition(self) -> jax.Array:
-        r""":math:`\log Z = \log \sum_x R(x)` over the terminal states."""
+        r""":math:`\log Z = \log \sum_x R(x)` over the terminal states (``ValueError`` first
+        when the states cannot all be held)."""
+        self._check_enumerable("log Z")
         return jax.nn.logsumexp(self.log_terminal_reward(self.all_states()))
+
+    def _check_enumerable(self, what: str) -> None:
+        """Every state, its actions' mask and its reward in memory at once: ``ValueError`` if not."""
+        check_states_fit(self, self.state_size + self.n_actions + 2, what)
 
     # ----- optional views (None: not available, and then not reported) ----------------------
     @property

@@ -19,8 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from .environment import Environment
-from . import memory as _memory
-from .memory import exact_evaluation_bytes, format_bytes
+from .memory import check_grid_fits, describe
 from .policy import (
     INVALID_LOGIT,
     TabularPolicy,
@@ -77,7 +76,9 @@ class PolicyTables(NamedTuple):
 
 @eqx.filter_jit
 def policy_tables(policy, env: Environment) -> PolicyTables:
-    """Masked forward/backward log-probabilities and log-flows of ``policy`` on all states."""
+    """Masked forward/backward log-probabilities and log-flows of ``policy`` on all states
+    (``ValueError`` for a policy built for other sizes, see :func:`check_policy_fits`)."""
+    check_policy_fits(policy, env)
     states = env.all_states()
     out = evaluate_states(policy, env, states)
     log_pf, log_pb = log_probs(out, env, states)
@@ -120,9 +121,11 @@ def terminal_distribution(policy, env: Environment) -> jax.Array:
     """Exact terminal distribution ``[N]`` of ``policy``'s forward policy (also inside ``jit``).
 
     Raises ``ValueError`` before allocating anything when the grid's tables cannot fit in
-    memory (see :func:`check_grid_fits`).
+    memory (:func:`check_grid_fits`) or the policy was built for other sizes
+    (:func:`check_policy_fits`).
     """
     check_grid_fits(env, _row_width(policy))
+    check_policy_fits(policy, env)
     return _terminal_distribution(policy, env)
 
 
@@ -137,25 +140,34 @@ def _row_width(policy) -> int:
     return getattr(mlp, "width_size", 0) * getattr(mlp, "depth", 0) if mlp is not None else 0
 
 
-def describe(env: Environment) -> str:
-    """``Hypergrid(dim=2, side=20)``, or the class name of any other environment."""
-    if hasattr(env, "dim") and hasattr(env, "side"):
-        return f"{type(env).__name__}(dim={env.dim}, side={env.side})"
-    return type(env).__name__
-
-
-def check_grid_fits(env: Environment, row_width: int = 0, memory: int | None = None) -> None:
-    """``ValueError`` if evaluating a policy on every state of ``env`` needs more memory than
-    the device has (estimate: :func:`gfn_teach.memory.exact_evaluation_bytes`)."""
-    memory = _memory.machine_memory() if memory is None else memory
-    n = float(env.n_states)
-    need = exact_evaluation_bytes(n, env.obs_size, env.n_actions, row_width)
-    if memory is not None and need > memory:
-        per_state = need / n
+def check_policy_fits(policy, env: Environment) -> None:
+    """``ValueError``, naming both sizes, unless ``policy`` has ``env``'s sizes: a table of one
+    row per state, a network that reads ``env``'s observations, and as many forward and
+    backward logits as ``env`` has actions. (A table with too few rows would otherwise be
+    read with its indices clamped: a plausible, wrong answer.)"""
+    where = describe(env)
+    if isinstance(policy, TabularPolicy):
+        want = (env.n_states, env.n_actions + 1 + env.n_backward_actions)
+        if policy.table.shape != want:
+            raise ValueError(
+                f"the policy does not fit {where}: its table is {policy.table.shape[0]} states x "
+                f"{policy.table.shape[1]} values, {where} needs {want[0]} x {want[1]}; build the "
+                f"policy for this environment"
+            )
+        return
+    in_size = getattr(getattr(policy, "mlp", None), "in_size", None)
+    if in_size is not None and in_size != env.obs_size:
         raise ValueError(
-            f"an exact evaluation of {describe(env)} ({n:.6g} states) "
-            f"needs about {format_bytes(need)} of memory, more than the {format_bytes(memory)} of "
-            f"this machine; it fits up to about {int(memory // per_state):,} states"
+            f"the policy does not fit {where}: it reads observations of size {in_size}, "
+            f"{where}'s have size {env.obs_size}; build the policy for this environment"
+        )
+    out = jax.eval_shape(lambda: evaluate_states(policy, env, env.reset(1)))
+    got = (out.forward_logits.shape[-1], out.backward_logits.shape[-1])
+    if got != (env.n_actions, env.n_backward_actions):
+        raise ValueError(
+            f"the policy does not fit {where}: it gives {got[0]} forward and {got[1]} backward "
+            f"logits, {where} has {env.n_actions} forward and {env.n_backward_actions} backward "
+            f"actions; build the policy for this environment"
         )
 
 
@@ -185,8 +197,10 @@ def exact_flows(env: Environment, log_pb: jax.Array | None = None) -> ExactFlows
     and the edge flows are :math:`F(s \to c) = F(c) P_B(s|c)`, :math:`F(s \to s_f) = R(s)`.
     Then :math:`P_F(c|s) = F(s\to c)/F(s)` samples :math:`x` with probability :math:`R(x)/Z`
     and :math:`F(s_0) = Z`. ``log_pb`` is a table ``[N, n_backward_actions]`` of
-    :math:`\log P_B` at each state. Invalid edges get ``INVALID_LOGIT``.
+    :math:`\log P_B` at each state. Invalid edges get ``INVALID_LOGIT``. ``ValueError``
+    before any work when the tables cannot fit (:func:`check_grid_fits`).
     """
+    check_grid_fits(env)
     graph = state_graph(env)
     log_pb = uniform_log_pb(env) if log_pb is None else log_pb
     log_r = jnp.where(graph.can_stop, env.log_reward(env.all_states()), INVALID_LOGIT)

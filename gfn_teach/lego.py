@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .environment import Environment
+from .hypergrid import MIN_REWARD
 
 SLOTS = ("nose", "left wing", "right wing", "body", "engine")
 BRICKS = ("cockpit", "cannon", "cargo", "thruster")  # brick k is BRICKS[k - 1]; 0 is empty
@@ -45,7 +46,7 @@ class LegoSpaceship(Environment):
               + r_\\text{design}\\,[x \\text{ is one of the designs}]
 
     Args:
-        base: :math:`r_0 > 0`, the reward of any ship.
+        base: :math:`r_0 \\ge 10^{-30}`, the reward of any ship (``log R`` finite in float32).
         flying_bonus: :math:`r_\\text{fly} \\ge 0`, added when the engine slot holds a thruster.
         design_bonus: :math:`r_\\text{design} \\ge 0`, added for an exact design of ``DESIGNS``.
 
@@ -58,12 +59,12 @@ class LegoSpaceship(Environment):
     design_bonus: float = eqx.field(static=True)
 
     def __init__(self, base: float = 0.01, flying_bonus: float = 0.1, design_bonus: float = 50.0):
-        for name, value, low in (("base", base, "> 0"), ("flying_bonus", flying_bonus, ">= 0"),
-                                 ("design_bonus", design_bonus, ">= 0")):
+        for name, value, low in (("base", base, MIN_REWARD), ("flying_bonus", flying_bonus, 0),
+                                 ("design_bonus", design_bonus, 0)):
             ok = isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
-            ok = ok and math.isfinite(value) and (value > 0 if low == "> 0" else value >= 0)
-            if not ok:
-                raise ValueError(f"{name} must be a finite number {low}, got {value!r}")
+            if not (ok and math.isfinite(value) and value >= low):
+                why = " (log R must stay finite in float32)" if low else ""
+                raise ValueError(f"{name} must be a finite number >= {low:g}{why}, got {value!r}")
         if base + flying_bonus + design_bonus > float(np.finfo(np.float32).max):
             raise ValueError("base + flying_bonus + design_bonus must be finite in float32")
         self.base, self.flying_bonus, self.design_bonus = float(base), float(flying_bonus), float(design_bonus)
@@ -111,7 +112,7 @@ class LegoSpaceship(Environment):
     def step(self, state: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:
         """Put brick ``action % n_bricks + 1`` in slot ``action // n_bricks``; stop keeps the ship."""
         slot, brick = action // self.n_bricks, action % self.n_bricks + 1
-        placed = jax.nn.one_hot(slot, self.n_slots, dtype=state.dtype) * brick[..., None]
+        placed = jax.nn.one_hot(slot, self.n_slots, dtype=state.dtype) * brick[..., None].astype(state.dtype)
         done = action == self.stop_action
         return jnp.where(done[..., None], state, state + placed), done
 

@@ -63,6 +63,43 @@ def exact_evaluation_bytes(n: float, obs_size: int, n_actions: int, row_width: i
     return WORD * n * (obs_size + row_width + 11 * n_actions)
 
 
+INT32_MAX = 2**31 - 1  # states are numbered by int32 indices
+
+
+def describe(env) -> str:
+    """``Hypergrid(dim=2, side=20)``, or the class name of any other environment."""
+    if hasattr(env, "dim") and hasattr(env, "side"):
+        return f"{type(env).__name__}(dim={env.dim}, side={env.side})"
+    return type(env).__name__
+
+
+def check_states_fit(env, words_per_state: float, what: str, memory: int | None = None) -> None:
+    """``ValueError``, before anything is allocated, if ``what`` (a computation over every
+    state of ``env``, ``words_per_state`` float32 words a state) cannot run: more states than
+    int32 indices can number, or more memory than the device has."""
+    n = float(env.n_states) if env.n_states < 2**1000 else math.inf  # a float cannot hold more
+    if n > INT32_MAX:
+        raise ValueError(
+            f"{what} of {describe(env)} ({n:.6g} states) is impossible: states are numbered by "
+            f"int32 indices, at most {INT32_MAX:,} of them"
+        )
+    memory = machine_memory() if memory is None else memory
+    need = WORD * n * words_per_state
+    if memory is not None and need > memory:
+        raise ValueError(
+            f"{what} of {describe(env)} ({n:.6g} states) needs about {format_bytes(need)} of memory, "
+            f"more than the {format_bytes(memory)} of this machine; it fits up to about "
+            f"{int(memory // (WORD * words_per_state)):,} states"
+        )
+
+
+def check_grid_fits(env, row_width: int = 0, memory: int | None = None) -> None:
+    """``ValueError`` if evaluating a policy on every state of ``env`` cannot fit (estimate:
+    :func:`exact_evaluation_bytes`; see :func:`check_states_fit`)."""
+    words = exact_evaluation_bytes(1, env.obs_size, env.n_actions, row_width) / WORD
+    check_states_fit(env, words, "an exact evaluation", memory)
+
+
 def environment_sizes(sizes: dict) -> tuple[float, int, int, int, int, int]:
     """``(n_states, max_length, obs_size, n_actions, state_size, picture)`` of a run's
     environment: from ``dim`` and ``side`` for the hypergrid, else from the ``env_sizes``
@@ -105,7 +142,7 @@ def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[st
 # Which settings make each part grow, in the order they are suggested.
 PART_FLAGS = {
     "network": ("hidden", "depth"),
-    "batch": ("batch_size", "hidden"),
+    "batch": ("batch_size", "hidden", "side", "dim"),  # side and dim: the trajectories' length
     "grid": ("side", "dim"),
     "exact": ("side", "dim"),
     "history": ("steps",),
@@ -136,12 +173,14 @@ def check_training_fits(sizes: dict, exact_limit: float, n_seeds: int = 1, memor
         return
     total = lambda s: sum(training_bytes(s, exact_limit, n_seeds).values())
     worst = max(parts, key=parts.get)
+    grid = sizes.get("env", "hypergrid") == "hypergrid"
+    names = [name for name in PART_FLAGS[worst] if grid or name not in ("side", "dim")]
     advice = []
-    for name in PART_FLAGS[worst]:
+    for name in names:
         fit = largest_that_fits(sizes, name, total, memory)
         if fit is not None:
             advice.append(f"the largest {name} that fits is {fit} (--{name.replace('_', '-')} {fit})")
-    given = ", ".join(f"{name}={sizes[name]}" for name in PART_FLAGS[worst])
+    given = ", ".join(f"{name}={sizes[name]}" for name in names)
     raise ValueError(
         f"{given} needs about {format_bytes(sum(parts.values()))} of memory (mostly the {worst}), "
         f"more than the {format_bytes(memory)} of this machine; "

@@ -28,11 +28,12 @@ def kl_divergence(p: jax.Array, q: jax.Array) -> jax.Array:
 
     Terms with :math:`p(x) = 0` are 0. Where :math:`q(x) = 0 < p(x)` the true value is
     infinite; ``q`` is replaced by ``1e-30`` there (and only there), so the result is finite
-    but large. Every other term is exact.
+    but large. Every other term is exact. The sum is clipped at 0: for two distributions KL
+    is never negative, though rounding can make the float32 sum a hair below 0.
     """
     log_p = jnp.log(jnp.where(p > 0, p, 1.0))
     log_q = jnp.log(jnp.where(q > 0, q, _TINY))
-    return jnp.sum(jnp.where(p > 0, p * (log_p - log_q), 0.0))
+    return jnp.maximum(jnp.sum(jnp.where(p > 0, p * (log_p - log_q), 0.0)), 0.0)
 
 
 def jensen_shannon(p: jax.Array, q: jax.Array) -> jax.Array:

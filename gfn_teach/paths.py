@@ -8,7 +8,8 @@ the normaliser is the soft value of the start, :math:`e^{V(s_0)} = \sum_y R(y)\,
 :math:`R(x)\, n(x) / \sum_y R(y)\, n(y)`.
 Each function is compiled (``eqx.filter_jit``) and works by dynamic programming over the
 environment's DAG (see :func:`gfn_teach.exact.state_graph`), in log space: on the hypergrid
-20^4 the path counts overflow float32.
+20^4 the path counts overflow float32. A grid whose tables cannot fit is refused first
+(``ValueError``, see :func:`gfn_teach.memory.check_grid_fits`).
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ import jax.numpy as jnp
 
 from .environment import Environment
 from .exact import state_graph, terminal_distribution_from_log_pf
+from .memory import check_grid_fits
 
 
 @eqx.filter_jit
 def log_path_counts(env: Environment) -> jax.Array:
     r"""``[n_states]``: :math:`\log n(s)`, the log of the number of paths from the start to
     each state, from :math:`n(s_0) = 1` and :math:`n(s) = \sum_{p \in \mathrm{Par}(s)} n(p)`."""
+    check_grid_fits(env)
     graph = state_graph(env)
     at_start = jnp.where(jnp.arange(env.n_states) == graph.start, 0.0, -jnp.inf)
 
@@ -46,6 +49,7 @@ def soft_values(env: Environment) -> jax.Array:
 
 def _soft_q(env: Environment, values: jax.Array | None) -> jax.Array:
     """``[n_states, n_actions]`` soft Q-values given the values (iterated to the fixed point when None)."""
+    check_grid_fits(env)
     graph = state_graph(env)
     log_r = jnp.where(graph.can_stop, env.log_reward(env.all_states()), -jnp.inf)
     is_stop = jnp.arange(env.n_actions) == env.stop_action

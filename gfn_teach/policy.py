@@ -136,10 +136,10 @@ def one_hot_place_values(env: Environment) -> jax.Array | None:
     values, size = divmod(env.obs_size, env.state_size)
     if size or values < 2:
         return None
-    digit = jnp.tile(jnp.arange(values), env.state_size)
-    place = jnp.repeat(values ** jnp.arange(env.state_size - 1, -1, -1), values)
-    weights = (digit * place).astype(jnp.float32)
-    with jax.ensure_compile_time_eval():  # checked on a few states, also under a trace
+    with jax.ensure_compile_time_eval():  # concrete, and checked on a few states, under a trace too
+        digit = jnp.tile(jnp.arange(values), env.state_size)
+        place = jnp.repeat(values ** jnp.arange(env.state_size - 1, -1, -1), values)
+        weights = (digit * place).astype(jnp.float32)
         states = env.all_states()[:: max(env.n_states // 64, 1)]
         works = jnp.array_equal(jnp.round(env.observation(states) @ weights), env.state_index(states))
     return weights if bool(works) else None

@@ -71,7 +71,8 @@ def forward_rollout(
         return action, log_pf
 
     def all_finished(state, done, step_key):  # skip the network once every trajectory stopped
-        return jnp.full(batch_size, env.stop_action), jnp.zeros(batch_size)
+        action, log_pf = jax.eval_shape(sample_actions, state, done, step_key)  # the same dtypes
+        return jnp.full(batch_size, env.stop_action, action.dtype), jnp.zeros(batch_size, log_pf.dtype)
 
     def one_step(carry, step_key):
         state, done = carry

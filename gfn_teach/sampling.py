@@ -9,6 +9,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .environment import Environment
+from .exact import check_policy_fits
 from .rollout import forward_rollout
 
 
@@ -29,12 +30,13 @@ def sample_terminal_states(
     to have the states written there (and returned) instead of into a new array.
     ``progress`` shows a progress bar over the batches.
 
-    Raises ``ValueError`` if the policy produces something that is not a terminal state of
-    ``env``, which only a policy with non-finite parameters can do: no such state is ever
-    returned.
+    Raises ``ValueError`` for a policy built for other sizes, and if the policy produces
+    something that is not a terminal state of ``env``, which only a policy with non-finite
+    parameters can do: no such state is ever returned.
     """
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    check_policy_fits(policy, env)
     n, batch_size = int(n), min(int(batch_size), int(n))
     if out is None:
         out = np.empty((n, env.state_size), np.int32)

@@ -35,3 +35,23 @@ def test_mismatched_config_raises_naming_the_fields(tmp_path):
         load_checkpoint(tmp_path, other)
     with pytest.raises(ValueError, match="not a gfn_teach run directory"):
         load_checkpoint(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [g.TrainConfig(dim=2, side=4, steps=10, eval_every=5, policy="tabular"),
+     g.TrainConfig(env="lego", steps=10, eval_every=5, policy="tabular")],
+    ids=["hypergrid", "lego"],
+)
+def test_tabular_runs_save_load_and_sample(tmp_path, config):
+    # Issue 21, item 1: state_like traced TabularPolicy's place values and could not save.
+    from gfn_teach.cli import main
+
+    trainer = g.Trainer(config)
+    state = trainer.init(trainer.keys())
+    save_checkpoint(tmp_path / "run", state, config)
+    loaded, _ = load_checkpoint(tmp_path / "run", config)
+    np.testing.assert_array_equal(loaded.policy.table, state.policy.table)
+    out = tmp_path / "s.npy"
+    assert main(["sample", "--run", str(tmp_path / "run"), "--n", "20", "--out", str(out), "--no-progress"]) == 0
+    assert np.load(out).shape == (20, config.make_env().state_size)

@@ -154,6 +154,9 @@ def test_a_diverged_run_writes_nothing_not_even_parent_folders(in_tmp, monkeypat
         (["--r1", "3e38", "--r2", "3e38"], "R0 + R1 + R2 = 6e+38 is not finite in float32"),
         (["--r0", "1e-35"], "R0 must be >= 1e-30"),
         (["--lr", "nan"], "lr must be a number finite in float32, got nan"),
+        (["--lr", "-inf"], "lr must be a number finite in float32, got -inf"),  # issue 21: "expected one argument"
+        (["--lr", "-1e-3"], "lr must be > 0 and finite in float32"),
+        (["--epsilon-end", "-0.5"], "epsilon_end must be in [0, 1], got -0.5"),
     ],
 )
 def test_settings_not_finite_in_float32_are_refused_up_front(in_tmp, flags, message, capsys):
@@ -222,6 +225,7 @@ def test_seeds_outside_32_bits_are_refused_alike(command, seed, trained_run, in_
     [
         (["--side", "100000", "--dim", "4"], "the largest side that fits is"),
         (["--dim", "64", "--side", "2"], "the largest dim that fits is"),
+        (["--dim", "1", "--side", str(10**30)], "the largest side that fits is"),  # issue 21: blamed batch_size
         (["--batch-size", "100000000"], "the largest batch_size that fits is"),
         (["--hidden", "10000000", "--depth", "2"], "the largest hidden that fits is"),
         (["--steps", "100000000000"], "steps must be an integer in [1, 2147483647]"),
@@ -486,3 +490,211 @@ def test_sample_writes_in_batches_with_a_progress_bar(trained_run, in_tmp, capsy
     np.testing.assert_array_equal(samples, direct)  # same numbers as one array in memory
     assert samples.dtype == np.int32 and samples.min() >= 0 and samples.max() <= 5
     assert sorted(p.name for p in in_tmp.iterdir()) == ["s.npy"]  # no temporary left
+
+
+# ----- Issue 21: a run folder is recognised by its run.json and checksum, never by names --------
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_overwrite_keeps_a_folder_named_like_a_run_file(in_tmp, overwrite, capsys):
+    (in_tmp / "trap" / "config.json").mkdir(parents=True)
+    (in_tmp / "trap" / "config.json" / "thesis.tex").write_text("precious")
+    before = snapshot(in_tmp)
+    assert main(["train", *TINY, "--out", "trap", *overwrite]) == 2
+    assert "'trap' holds files that are not part of a run (config.json); it is never replaced" in error_line(capsys)
+    assert snapshot(in_tmp) == before
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_another_tools_metrics_json_is_not_a_run(in_tmp, overwrite, capsys):
+    (in_tmp / "theirs").mkdir()
+    (in_tmp / "theirs" / "metrics.json").write_text('{"accuracy": 0.9}')
+    before = snapshot(in_tmp)
+    assert main(["train", *TINY, "--out", "theirs", *overwrite]) == 2
+    assert "'theirs' holds no valid run.json, so it is not a gfn_teach run; it is never replaced" in error_line(capsys)
+    assert snapshot(in_tmp) == before
+
+
+def test_a_run_whose_state_fails_its_checksum_is_not_replaced(run_copy, capsys):
+    (run_copy / "state.eqx").write_bytes(b"someone else's bytes")
+    before = snapshot(run_copy)
+    with pytest.raises(ValueError, match="holds a state.eqx that does not match its run.json"):
+        checkpoint.check_run_folder(run_copy, overwrite=True)
+    assert snapshot(run_copy) == before
+
+
+def test_a_symbolic_link_as_out_is_refused_before_training(in_tmp, capsys):
+    (in_tmp / "dangling").symlink_to(in_tmp / "nowhere")
+    assert main(["train", *TINY, "--out", "dangling"]) == 2
+    assert "--out 'dangling' is a symbolic link (to " in error_line(capsys)
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["dangling"]
+
+
+# ----- Issue 21: a signal while the finished run is written never loses it ---------------------
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_saving_keeps_the_finished_run(in_tmp, monkeypatch, signum, code, capsys):
+    save = checkpoint.save_checkpoint
+
+    def save_then_signal(folder, *args):
+        path = save(folder, *args)
+        assert (folder / "state.eqx").is_file()  # the temporary run folder holds the state
+        os.kill(os.getpid(), signum)
+        return path
+
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_then_signal)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert main(["train", *TINY, "--no-progress", "--out", "run"]) == code
+    captured = capsys.readouterr()
+    name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+    assert captured.err.strip().splitlines()[0].startswith(f"{name}: stopping once the run is written")
+    assert "Exception ignored" not in captured.err and captured.out.rstrip().endswith("-> run")
+    record = strict_json(in_tmp / "run" / "run.json")
+    assert record["steps_done"] == 40 and record["complete"] is True
+    checkpoint.load_checkpoint(in_tmp / "run")
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["run"]  # no .partial folder left
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers  # restored
+
+
+def test_sigterm_during_sample_leaves_no_partial_file(trained_run, in_tmp, monkeypatch, capsys):
+    from gfn_teach import sampling
+
+    sample = sampling.sample_terminal_states
+
+    def sample_then_terminate(*args, out, **kwargs):
+        sample(*args, out=out, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(sampling, "sample_terminal_states", sample_then_terminate)
+    assert main(["sample", "--run", str(trained_run), "--n", "50", "--out", "s.npy", "--no-progress"]) == 143
+    assert error_line(capsys) == "python -m gfn_teach sample: terminated (SIGTERM); no samples were written"
+    assert list(in_tmp.iterdir()) == []
+
+
+# ----- Issue 21: what was interrupted or replaced is said ---------------------------------------
+def test_sample_says_when_the_run_was_interrupted(trained_run, in_tmp, capsys):
+    state, config = checkpoint.load_checkpoint(trained_run)
+    checkpoint.save_checkpoint(in_tmp / "stopped", eqx.tree_at(lambda s: s.step, state, jnp.int32(10)), config)
+    assert main(["sample", "--run", "stopped", "--n", "20", "--out", "s.npy", "--no-progress"]) == 0
+    assert error_line(capsys) == ("note: the run in 'stopped' was interrupted at step 10 of 40 (not complete); "
+                                  "sampling its policy as it was then")
+    assert main(["sample", "--run", str(trained_run), "--n", "20", "--out", "t.npy", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_overwrite_says_what_it_replaced(run_copy, monkeypatch, capsys):
+    _interrupt(monkeypatch, before=0, after=1, trainers=[])
+    assert main(["train", *TINY, "--no-progress", "--out", str(run_copy), "--overwrite"]) == 130
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("interrupted at step 10 of 40: ")
+    assert out.endswith(f"-> {run_copy} (replaced a run of 40 of 40 steps)")
+
+
+# ----- Issue 21: a flag the chosen loss does not use is refused --------------------------------
+@pytest.mark.parametrize("flags,message", [
+    (["--loss", "db", "--subtb-lambda", "0.5"], "--subtb-lambda does not apply to --loss db (only to --loss subtb)"),
+    (["--loss", "fm", "--lr-log-z", "0.01"], "--lr-log-z does not apply to --loss fm (only to --loss tb)"),
+    (["--subtb-lambda", "0.9"], "--subtb-lambda does not apply to --loss db (only to --loss subtb)"),
+])
+def test_a_flag_of_another_loss_is_refused(in_tmp, flags, message, capsys):
+    assert main(["train", *TINY, *flags, "--out", "run"]) == 2
+    assert message in error_line(capsys)
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_the_config_refuses_a_setting_of_another_loss():
+    with pytest.raises(ValueError, match=r"subtb_lambda applies to loss 'subtb' only, not to loss 'tb'; leave it at its default \(0.9\)"):
+        g.TrainConfig(loss="tb", subtb_lambda=0.5)
+    with pytest.raises(ValueError, match=r"lr_log_z applies to loss 'tb' only, not to loss 'subtb'"):
+        g.TrainConfig(loss="subtb", lr_log_z=0.5)
+    assert g.TrainConfig(loss="subtb", subtb_lambda=0.5).subtb_lambda == 0.5
+
+
+def test_a_platform_jax_cannot_start_is_one_line(in_tmp, monkeypatch, capsys):
+    # Issue 21, item 16: JAX_PLATFORMS=cuda without a GPU gave a 27-line bare AssertionError.
+    def no_device():
+        raise AssertionError
+
+    monkeypatch.setenv("JAX_PLATFORMS", "cuda")
+    monkeypatch.setattr(jax, "devices", no_device)
+    assert main(["train", *TINY, "--out", "run"]) == 2
+    assert error_line(capsys) == (
+        "python -m gfn_teach train: error: JAX cannot start a device for JAX_PLATFORMS='cuda' (AssertionError); "
+        "unset JAX_PLATFORMS, or install the jax plugin for that platform on a machine that has it")
+    assert list(in_tmp.iterdir()) == []
+
+
+# ----- Issue 21: a full disk is one line, checked before training where it can be ---------------
+def test_train_checks_disk_space_before_any_work(in_tmp, monkeypatch, capsys):
+    monkeypatch.setattr(checkpoint, "free_bytes", lambda path: 1000)
+    monkeypatch.setattr(train.Trainer, "__init__", lambda *a, **k: pytest.fail("trained without room to save"))
+    assert main(["train", *TINY, "--out", "run"]) == 2
+    assert "--out 'run': the run needs about 2.01 MB on disk, more than the 1 kB free in" in error_line(capsys)
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_a_write_that_fails_for_want_of_space_is_one_line_and_leaves_nothing(in_tmp, capsys):
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1000, limit[1]))  # like `ulimit -f`: files stop at 1 kB
+    try:
+        code = main(["train", *TINY, "--no-progress", "--out", "run"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+    assert code == 1
+    assert error_line(capsys) == ("python -m gfn_teach train: error: OSError: [Errno 27] File too large while "
+                                  "writing state.eqx; nothing was written")
+    assert list(in_tmp.iterdir()) == []
+
+
+def test_an_error_wrapped_around_an_os_error_is_that_os_error(tmp_path):
+    def write(f):
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError as error:
+            raise RuntimeError("Error at leaf with path ...") from error  # what Equinox raises
+
+    with pytest.raises(OSError, match=r"^\[Errno 28\] No space left on device while writing state.eqx$"):
+        checkpoint._atomic_write(tmp_path / "state.eqx", write)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sample_reserves_its_disk_space_and_a_full_disk_is_one_line(trained_run, in_tmp, monkeypatch, capsys):
+    # Issue 21, item 10: the output is a memory map, and a full disk killed the process with SIGBUS.
+    reserved = []
+
+    def full_disk(fd, offset, length):
+        reserved.append(length)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full_disk)
+    assert main(["sample", "--run", str(trained_run), "--n", "5000", "--out", "s.npy", "--no-progress"]) == 1
+    assert error_line(capsys) == ("python -m gfn_teach sample: error: OSError: [Errno 28] No space left on device "
+                                  "(--out 's.npy' needs 40.1 kB); no samples were written")
+    assert reserved == [40128] and list(in_tmp.iterdir()) == []
+
+
+def test_jax_enable_x64_samples_a_float32_run_as_float32(trained_run, in_tmp):
+    # Issue 21, item 17: with JAX_ENABLE_X64=1 the run's float32 arrays were refused as "not float64".
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JAX_ENABLE_X64": "1"}
+    proc = subprocess.run([sys.executable, "-m", "gfn_teach", "sample", "--run", str(trained_run), "--n", "200",
+                           "--out", "x64.npy", "--no-progress"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert main(["sample", "--run", str(trained_run), "--n", "200", "--out", "x32.npy", "--no-progress"]) == 0
+    np.testing.assert_array_equal(np.load(in_tmp / "x64.npy"), np.load(in_tmp / "x32.npy"))
+
+
+def test_sigterm_during_training_writes_nothing_and_restores_the_handlers(in_tmp, monkeypatch, capsys):
+    run_chunk = train.Trainer.run_chunk
+
+    def terminated(self, state, n):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return run_chunk(self, state, n)
+
+    monkeypatch.setattr(train.Trainer, "run_chunk", terminated)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    assert main(["train", *TINY, "--no-progress", "--out", "deeper/run"]) == 143
+    assert error_line(capsys) == "python -m gfn_teach train: terminated (SIGTERM); nothing was written"
+    assert list(in_tmp.iterdir()) == []
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers

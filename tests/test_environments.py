@@ -373,7 +373,48 @@ class ShuffledIndex(g.LegoSpaceship):
         return (super().state_index(state) + 1) % self.n_states
 
 
+class TwoMovesOneUndo(Chain):
+    """Issue 21, item 21: forward actions 0 and 1 both move +1, and one backward action undoes both."""
+
+    length: int = 2
+    n_actions = property(lambda self: 3)
+    stop_action = property(lambda self: 2)
+
+    def step(self, state, action):
+        return state + (action < 2)[..., None], action == 2
+
+    def forward_valid(self, state):
+        more = state < self.length - 1
+        return jnp.concatenate([more, more, jnp.ones_like(state, bool)], -1)
+
+    def parents(self, state):
+        both = jnp.broadcast_to(state[..., None, :] - 1, state.shape[:-1] + (2, 1))
+        actions = jnp.broadcast_to(jnp.arange(2), state.shape[:-1] + (2,))
+        return both, actions, jnp.broadcast_to(state > 0, state.shape[:-1] + (2,))
+
+
+class FirstAxisObservation(Chain):
+    """Issue 21, item 22: ``state[:, 0]`` works on ``[n, 1]`` only, not on ``[T, B, 1]``."""
+
+    def observation(self, state):
+        return jax.nn.one_hot(state[:, 0], self.length)
+
+
+class BatchSizeReward(Chain):
+    """Issue 21, item 22: a reward that takes ``state.shape[0]`` as the number of states: the
+    shapes are right on ``[T, B, 1]``, the values are not."""
+
+    def log_reward(self, state):
+        return (state[..., 0] * state.shape[0]).astype(jnp.float32)
+
+
 @pytest.mark.parametrize("env,rule", [
+    (TwoMovesOneUndo(), r"each forward move into a state has its own backward action: action 0 at state \[0\] "
+                        r"and action 1 at state \[0\] both lead to state \[1\] and are both undone by backward action 0"),
+    (FirstAxisObservation(), r"methods work on any leading shape: observation on states of shape \(2, 4, 1\) gives "
+                             r"shape \(2, 1, 4\), expected \(2, 4, 4\) \(as on state \[0\]"),
+    (BatchSizeReward(), r"methods work on any leading shape: log_reward at state \[1\] gives other values on states "
+                        r"of shape \(2, 4, 1\) than on \(4, 1\)"),
     (ShuffledIndex(), "state_index numbers all_states in order"),
     (WrongStop(), "step reports done for stop only"),
     (OffCatalogue(), "every forward step lands on a valid state"),
@@ -397,3 +438,15 @@ def test_check_environment_accepts_the_chain_and_refuses_non_environments():
     assert g.check_environment(Chain()) is None
     with pytest.raises(ValueError, match="must be a gfn_teach.Environment"):
         g.check_environment(object())
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(base=1e-50), r"base must be a finite number >= 1e-30 \(log R must stay finite in float32\), got 1e-50"),
+    (dict(base=0.0), r"base must be a finite number >= 1e-30"),
+    (dict(flying_bonus=-1.0), r"flying_bonus must be a finite number >= 0, got -1.0"),
+])
+def test_lego_refuses_rewards_whose_log_is_not_finite(kwargs, message):
+    # Issue 21, item 19: base=1e-50 was accepted, and training then blamed the learning rate.
+    with pytest.raises(ValueError, match=message):
+        g.LegoSpaceship(**kwargs)
+    assert g.LegoSpaceship(base=1e-30).base == 1e-30

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import gfn_teach as g
+from gfn_teach.sampling import sample_terminal_states
 
 
 def brute_force_terminal_distribution(env, log_pf_table):
@@ -92,3 +93,50 @@ def test_dp_on_the_20_to_the_4_grid_runs_and_normalises():
     assert dist.shape == (160_000,)
     assert np.isclose(float(dist.sum()), 1.0, atol=1e-4)
     assert float(dist.min()) >= 0
+
+
+@pytest.mark.parametrize(
+    "make_policy,env,message",
+    [
+        (lambda: g.TabularPolicy(g.Hypergrid(2, 8)), g.Hypergrid(2, 9),
+         r"its table is 64 states x 6 values, Hypergrid\(dim=2, side=9\) needs 81 x 6"),
+        (lambda: g.MLPPolicy(g.Hypergrid(2, 8), jax.random.PRNGKey(0), 8, 1), g.Hypergrid(2, 9),
+         r"it reads observations of size 16, Hypergrid\(dim=2, side=9\)'s have size 18"),
+        (lambda: g.MLPPolicy(g.Hypergrid(4, 4), jax.random.PRNGKey(0), 8, 1), g.Hypergrid(2, 8),
+         r"it gives 5 forward and 4 backward logits, Hypergrid\(dim=2, side=8\) has 3 forward and 2"),
+        (lambda: g.TabularPolicy(g.LegoSpaceship()), g.Hypergrid(2, 8), r"its table is \d+ states"),
+        (lambda: g.MLPPolicy(g.LegoSpaceship(), jax.random.PRNGKey(0), 8, 1), g.Hypergrid(2, 8),
+         r"it reads observations of size \d+, Hypergrid\(dim=2, side=8\)'s have size 16"),
+        (lambda: g.TabularPolicy(g.Hypergrid(2, 8)), g.LegoSpaceship(), r"LegoSpaceship: its table is 64 states x 6 values, LegoSpaceship needs 3125 x 27"),
+    ],
+)
+def test_a_policy_built_for_other_sizes_is_refused(make_policy, env, message):
+    # Issue 21, item 4: a 64-row table on an 81-state grid gave a plausible distribution.
+    policy = make_policy()
+    for exact in (g.terminal_distribution, g.policy_tables):
+        with pytest.raises(ValueError, match="the policy does not fit " + ".*" + message) as caught:
+            exact(policy, env)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(ValueError, match="the policy does not fit"):
+        sample_terminal_states(jax.random.PRNGKey(0), env, policy, 5)
+
+
+@pytest.mark.parametrize("name,exact", [
+    ("an exact evaluation", g.exact_flows),
+    ("an exact evaluation", g.log_path_counts),
+    ("an exact evaluation", g.maxent_rl_distribution),
+    ("the target distribution", lambda env: env.true_distribution()),
+    ("log Z", lambda env: env.log_partition()),
+])
+def test_exact_functions_refuse_a_grid_they_cannot_hold_at_once(name, exact, monkeypatch):
+    # Issue 21, item 18: an int32 OverflowError, or an unguarded 40-800 GB allocation.
+    from gfn_teach import memory
+
+    with pytest.raises(ValueError, match=rf"^{name} of Hypergrid\(dim=10, side=10\) \(1e\+10 states\) is impossible: "
+                                         r"states are numbered by int32 indices, at most 2,147,483,647 of them") as caught:
+        exact(g.Hypergrid(10, 10))
+    assert "\n" not in str(caught.value)  # one line (pytest also matches JAX's traceback note)
+    monkeypatch.setattr(memory, "machine_memory", lambda: 10**9)
+    with pytest.raises(ValueError, match=rf"^{name} of Hypergrid\(dim=6, side=20\) \(6.4e\+07 states\) needs about "
+                                         r".* GB of memory, more than the 1 GB of this machine"):
+        exact(g.Hypergrid(6, 20))

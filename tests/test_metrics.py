@@ -71,3 +71,12 @@ def test_noise_floor_shrinks_with_more_samples():
     key = jax.random.PRNGKey(0)
     small, large = (float(g.sampling_noise_floor(key, env, n)) for n in (100, 10_000))
     assert 0 < large < small < 1
+
+
+def test_kl_of_two_close_distributions_is_never_negative_in_float32():
+    # Issue 21 (minor): this pair gave -2.7e-08.
+    k1, k2 = jax.random.split(jax.random.PRNGKey(2))
+    p = jax.nn.softmax(jax.random.normal(k1, (50,)))
+    q = jax.nn.softmax(jnp.log(p) + 1e-4 * jax.random.normal(k2, (50,)))
+    assert float(g.kl_divergence(p, q)) >= 0.0
+    assert float(g.jensen_shannon(p, q)) >= 0.0
