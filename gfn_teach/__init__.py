@@ -33,6 +33,7 @@ from .metrics import total_variation as total_variation
 from .paths import log_path_counts as log_path_counts
 from .paths import maxent_rl_distribution as maxent_rl_distribution
 from .paths import maxent_rl_policy as maxent_rl_policy
+from .paths import soft_rl_distribution as soft_rl_distribution
 from .paths import soft_values as soft_values
 from .policy import MLPPolicy as MLPPolicy
 from .policy import PolicyOutput as PolicyOutput

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from .environment import Environment
-from .exact import state_graph, terminal_distribution_from_log_pf
+from .exact import state_graph, terminal_distribution_from_log_pf, uniform_log_pb
 from .memory import check_grid_fits
 
 
@@ -39,23 +39,30 @@ def log_path_counts(env: Environment) -> jax.Array:
 
 
 @eqx.filter_jit
-def soft_values(env: Environment) -> jax.Array:
+def soft_values(env: Environment, log_pb: jax.Array | None = None) -> jax.Array:
     r"""``[n_states]``: the optimal max-entropy value :math:`V(s)` of each state (soft value
     iteration): :math:`Q(s, \text{stop}) = \log R(s)`, :math:`Q(s, a) = V(s')` for a move to
     :math:`s'`, and :math:`V(s) = \log \sum_a e^{Q(s, a)}` over the valid actions, so that
-    :math:`e^{V(s)}` sums :math:`R(x)` over every path from :math:`s` to a stop."""
-    return jax.nn.logsumexp(_soft_q(env, None), axis=-1)
+    :math:`e^{V(s)}` sums :math:`R(x)` over every path from :math:`s` to a stop.
+
+    With ``log_pb`` (``[n_states, n_backward_actions]``, a backward policy's table), every move
+    also earns :math:`\log P_B(s \mid s')`: :math:`Q(s, a) = \log P_B(s \mid s') + V(s')`, the
+    soft-RL correction (see :func:`soft_rl_distribution`)."""
+    return jax.nn.logsumexp(_soft_q(env, None, log_pb), axis=-1)
 
 
-def _soft_q(env: Environment, values: jax.Array | None) -> jax.Array:
-    """``[n_states, n_actions]`` soft Q-values given the values (iterated to the fixed point when None)."""
+def _soft_q(env: Environment, values: jax.Array | None, log_pb: jax.Array | None = None) -> jax.Array:
+    """``[n_states, n_actions]`` soft Q-values given the values (iterated to the fixed point when
+    None); with ``log_pb``, a move to ``s'`` also earns ``log P_B(s | s')``."""
     check_grid_fits(env)
     graph = state_graph(env)
     log_r = jnp.where(graph.can_stop, env.log_reward(env.all_states()), -jnp.inf)
     is_stop = jnp.arange(env.n_actions) == env.stop_action
+    # log P_B of stepping back along each move: the child's backward action that undoes it.
+    move_reward = 0.0 if log_pb is None else log_pb[graph.child, graph.undo]
 
     def q_of(values):
-        moves = jnp.where(graph.is_move, values[graph.child], -jnp.inf)
+        moves = jnp.where(graph.is_move, move_reward + values[graph.child], -jnp.inf)
         return jnp.where(is_stop, log_r[:, None], moves)
 
     if values is None:
@@ -66,11 +73,12 @@ def _soft_q(env: Environment, values: jax.Array | None) -> jax.Array:
 
 
 @eqx.filter_jit
-def maxent_rl_policy(env: Environment) -> jax.Array:
+def maxent_rl_policy(env: Environment, log_pb: jax.Array | None = None) -> jax.Array:
     r"""``[n_states, n_actions]``: :math:`\log \pi(a|s) = Q(s, a) - V(s)`, the optimal
-    max-entropy RL policy (``-inf`` on invalid actions)."""
-    values = soft_values(env)
-    return _soft_q(env, values) - values[:, None]
+    max-entropy RL policy (``-inf`` on invalid actions); with ``log_pb``, that of soft RL whose
+    moves also earn :math:`\log P_B(s \mid s')`."""
+    values = soft_values(env, log_pb)
+    return _soft_q(env, values, log_pb) - values[:, None]
 
 
 @eqx.filter_jit
@@ -78,4 +86,23 @@ def maxent_rl_distribution(env: Environment) -> jax.Array:
     r"""``[n_states]``: the exact terminal distribution of the optimal max-entropy RL policy,
     :math:`R(x)\, n(x) / \sum_y R(y)\, n(y)` (0 on states that cannot stop)."""
     log_pf = maxent_rl_policy(env)
+    return terminal_distribution_from_log_pf(env, jnp.maximum(log_pf, -1e30))
+
+
+@eqx.filter_jit
+def soft_rl_distribution(env: Environment, log_pb: jax.Array | None = None) -> jax.Array:
+    r"""``[n_states]``: the exact terminal distribution of optimal soft RL with the
+    :math:`\log P_B` correction, which is :math:`R(x)/Z`.
+
+    Each move :math:`s \to s'` earns :math:`\log P_B(s \mid s')` for a fixed backward policy
+    (``log_pb``, ``[n_states, n_backward_actions]``; uniform over the valid parents when None),
+    and stopping at :math:`x` earns :math:`\log R(x)`. A trajectory :math:`\tau` into :math:`x`
+    then has return :math:`\log R(x) + \log P_B(\tau \mid x)` and the optimal policy samples it
+    with probability :math:`R(x) P_B(\tau \mid x) / e^{V(s_0)}`; summed over the trajectories into
+    :math:`x`, where :math:`\sum_\tau P_B(\tau \mid x) = 1`, that is :math:`R(x)/Z`, with
+    :math:`e^{V(s_0)} = Z` (Tiapkin et al., 2024; Deleu et al., 2024). Without the correction,
+    :func:`maxent_rl_distribution` favours objects reached by many paths.
+    """
+    log_pb = uniform_log_pb(env) if log_pb is None else log_pb
+    log_pf = maxent_rl_policy(env, log_pb)
     return terminal_distribution_from_log_pf(env, jnp.maximum(log_pf, -1e30))

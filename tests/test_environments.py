@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import gfn_teach as g
+from gfn_teach.exact import uniform_log_pb
 from gfn_teach.lego import BRICKS, DESIGNS, SLOTS, encode
 
 N_SLOTS, N_BRICKS = len(SLOTS), len(BRICKS)
@@ -450,3 +451,31 @@ def test_lego_refuses_rewards_whose_log_is_not_finite(kwargs, message):
     with pytest.raises(ValueError, match=message):
         g.LegoSpaceship(**kwargs)
     assert g.LegoSpaceship(base=1e-30).base == 1e-30
+
+
+def random_valid_log_pb(env, seed=0):
+    """A backward policy that is not uniform: random logits, masked to the valid parents."""
+    valid = np.asarray(env.backward_valid(env.all_states()))
+    logits = np.random.default_rng(seed).normal(size=valid.shape) * 2.0
+    logits = np.where(valid, logits, -np.inf)
+    with np.errstate(invalid="ignore"):  # the start has no parent: a row of -inf, masked below
+        log_pb = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+    return jnp.asarray(np.where(valid, log_pb, -np.inf), jnp.float32)
+
+
+@pytest.mark.parametrize("make_env", [lambda: g.Hypergrid(2, 4, "hard"), lambda: g.Hypergrid(3, 3), g.LegoSpaceship],
+                         ids=["grid 2x4", "grid 3x3", "lego"])
+@pytest.mark.parametrize("backward", ["uniform", "random"])
+def test_soft_rl_with_the_log_pb_correction_samples_r_over_z(make_env, backward):
+    env = make_env()
+    log_pb = uniform_log_pb(env) if backward == "uniform" else random_valid_log_pb(env)
+    reward = np.exp(np.asarray(env.log_reward(env.all_states()), np.float64))
+    can_stop = np.asarray(env.forward_valid(env.all_states()))[:, env.stop_action]
+    target = np.where(can_stop, reward, 0.0) / np.where(can_stop, reward, 0.0).sum()  # R/Z, by hand
+    soft_rl = np.asarray(g.soft_rl_distribution(env, log_pb))
+    np.testing.assert_allclose(soft_rl, target, atol=1e-6)
+    start = int(env.state_index(env.reset(1))[0])
+    values = g.soft_values(env, log_pb)
+    assert np.isclose(float(values[start]), np.log(np.where(can_stop, reward, 0.0).sum()), rtol=1e-5)  # V(s0) = log Z
+    maxent = np.asarray(g.maxent_rl_distribution(env))
+    assert np.abs(maxent - target).sum() / 2 > 0.05  # without the correction: another distribution
