@@ -3,6 +3,10 @@
 from .checks import check_environment as check_environment
 from .config import TrainConfig as TrainConfig
 from .environment import Environment as Environment
+from .estimators import elbo as elbo
+from .estimators import estimate_log_pt as estimate_log_pt
+from .estimators import eubo as eubo
+from .estimators import reward_log_pt_correlation as reward_log_pt_correlation
 from .exact import ExactFlows as ExactFlows
 from .exact import exact_flows as exact_flows
 from .exact import exact_tabular_policy as exact_tabular_policy
