@@ -169,10 +169,8 @@ def main() -> int:
         return execute_chapters(chapters)
 
     start = time.perf_counter()
-    stamps = {c: unchanged.fingerprint("colab", [c, *DEPENDS_ON]) for c in chapters}
-    todo = [c for c in chapters if not unchanged.passed(stamps[c])]
-    for chapter in sorted(set(chapters) - set(todo)):
-        print(f"colab-like: {Path(chapter).name} unchanged since it passed ({stamps[chapter]}), skipped")
+    stamps = unchanged.still_to_run("colab-like", chapters, DEPENDS_ON)
+    todo = list(stamps)
     if not todo:
         return 0
     ensure_colab_venv()

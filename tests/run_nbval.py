@@ -38,10 +38,8 @@ def failed_files(report: Path) -> set[str]:
 
 def main(argv: list[str]) -> int:
     chapters = argv or sorted(str(p.relative_to(ROOT)) for p in (ROOT / "book").glob("*.ipynb"))
-    stamps = {c: unchanged.fingerprint("nbval", [c, *DEPENDS_ON]) for c in chapters}
-    todo = [c for c in chapters if not unchanged.passed(stamps[c])]
-    for chapter in sorted(set(chapters) - set(todo)):
-        print(f"nbval: {chapter} unchanged since it passed ({stamps[chapter]}), skipped (FRESH=1 reruns it)")
+    stamps = unchanged.still_to_run("nbval", chapters, DEPENDS_ON)
+    todo = list(stamps)
     if not todo:
         return 0
     workers = min(len(todo), os.cpu_count() or 1, 2)

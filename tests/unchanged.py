@@ -63,6 +63,16 @@ def passed(stamp: str) -> bool:
     return not fresh() and (STAMPS / stamp).exists()
 
 
+def still_to_run(check: str, chapters: list[str], depends_on: list[str]) -> dict[str, str]:
+    """The chapters ``check`` must run, each with its fingerprint; says which are skipped."""
+    stamps = {c: fingerprint(check, [c, *depends_on]) for c in chapters}
+    for chapter, stamp in stamps.items():
+        if passed(stamp):
+            print(f"{check}: {Path(chapter).name} unchanged since it passed ({stamp}), skipped "
+                  "(FRESH=1 reruns it)")
+    return {c: stamp for c, stamp in stamps.items() if not passed(stamp)}
+
+
 def mark(stamp: str) -> None:
     STAMPS.mkdir(parents=True, exist_ok=True)
     (STAMPS / stamp).touch()
