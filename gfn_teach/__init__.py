@@ -22,6 +22,7 @@ from .lego import LegoSpaceship as LegoSpaceship
 from .lego import draw_ships as draw_ships
 from .losses import detailed_balance as detailed_balance
 from .losses import flow_matching as flow_matching
+from .losses import modified_detailed_balance as modified_detailed_balance
 from .losses import subtrajectory_balance as subtrajectory_balance
 from .losses import trajectory_balance as trajectory_balance
 from .losses import trajectory_terms as trajectory_terms

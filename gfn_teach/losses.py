@@ -188,6 +188,34 @@ def flow_matching(
     )
 
 
+def modified_detailed_balance(policy, env: Environment, traj: Trajectory) -> jax.Array:
+    r"""Modified detailed balance (Deleu et al., 2022), for environments where every state can stop.
+
+    With every state terminal, the stop probability stands in for the state flow,
+    :math:`F(s) = R(s) / P_F(\text{stop} \mid s)`, and detailed balance on a move
+    :math:`s \to s'` becomes an equation without a flow network:
+
+    .. math::
+        \delta(s \to s') = \log R(s) + \log P_F(s' \mid s) + \log P_F(\text{stop} \mid s')
+        - \log R(s') - \log P_B(s \mid s') - \log P_F(\text{stop} \mid s).
+
+    The loss is the mean of :math:`\delta^2` over the moves of the batch (the stop steps and the
+    padding give no equation). It is zero exactly when :math:`P_F` samples :math:`R/Z`
+    for the backward policy :math:`P_B`.
+    """
+    states = traj.states  # [T+1, B, state_size]
+    log_pf_all, log_pb_all = log_probs(evaluate_states(policy, env, states), env, states)
+    log_stop = log_pf_all[..., env.stop_action]  # [T+1, B]: log P_F(stop | s_t)
+    log_pf = jnp.take_along_axis(log_pf_all[:-1], traj.actions[..., None], axis=-1)[..., 0]
+    back = env.backward_action(traj.actions)
+    log_pb = jnp.take_along_axis(log_pb_all[1:], back[..., None], axis=-1)[..., 0]  # log P_B(s_t | s_t+1)
+    log_r = env.log_reward(states)  # [T+1, B]
+    is_move = (traj.actions != env.stop_action) & ~traj.is_padding
+    log_pb = jnp.where(is_move, log_pb, 0.0)  # a stop step has no P_B (the start: -inf)
+    residual = log_r[:-1] + log_pf + log_stop[1:] - log_r[1:] - log_pb - log_stop[:-1]
+    return jnp.sum(jnp.where(is_move, residual, 0.0) ** 2) / jnp.maximum(jnp.sum(is_move), 1)
+
+
 LOSSES = {
     "fm": flow_matching,
     "db": detailed_balance,
