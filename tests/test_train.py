@@ -15,7 +15,7 @@ import optax
 import pytest
 
 import gfn_teach as g
-from gfn_teach.exercises.losses import _subtb_reference as subtb_reference  # float64 loops
+from gfn_teach.exercises.losses import subtb_reference  # float64 loops
 from gfn_teach.train import epsilon
 
 trainer_module = sys.modules["gfn_teach.trainer"]
