@@ -110,8 +110,8 @@ def _on_each_size(policy, loss_fn, sizes, n_nodes, env, traj, loss_kwargs):
 
 @eqx.filter_custom_vjp
 def _loss_on_rows(policy, loss_fn, sizes, n_nodes, bucket, env, traj, loss_kwargs):
-    params, losses = _on_each_size(policy, loss_fn, sizes, n_nodes, env, traj, loss_kwargs)
-    return jax.lax.switch(bucket, losses, params)
+    # Without a gradient: the loss on every row, the same value (and traced once, not per size).
+    return loss_fn(policy, env, traj, **loss_kwargs)
 
 
 @_loss_on_rows.def_fwd
