@@ -12,11 +12,11 @@ on-policy sampling (--epsilon-start 0). Our recommended set-up is
 
 (learned P_B; epsilon decays linearly from 1 to 0 over the first 1000 steps).
 
-Training is ``g.Trainer(config).train_step`` (sample 16 trajectories, one Adam step) looped by
-a jitted ``jax.lax.fori_loop`` whose bounds are traced values, exactly as the gfnx runner does,
-so one compiled executable runs any number of steps. The library's own ``Trainer.run_chunk``
-would add an exact evaluation at the end of every chunk; it is not used here because peers
-are timed on training alone.
+Training is ``g.train_step`` (sample 16 trajectories, one Adam step) on the Trainer's loss
+(``g.on_visited_rows`` of the config's loss), looped by a jitted ``jax.lax.fori_loop`` whose
+bounds are traced values, exactly as the gfnx runner does, so one compiled executable runs
+any number of steps. The library's own ``Trainer.run_chunk`` would add an exact evaluation
+at the end of every chunk; it is not used here because peers are timed on training alone.
 
 Timing: compile_seconds = wall time of the first call running step 1 only (trace + XLA
 compile + one step). steps_per_second = (N-1) / wall time of the calls running steps 2..N
@@ -87,14 +87,15 @@ def main() -> None:
         learn_backward=args.learn_backward, epsilon_start=args.epsilon_start, epsilon_end=0.0,
         exploration_steps=args.exploration_steps, seed=args.seed,
     )
-    trainer = g.Trainer(config)
-    env = trainer.env
-    state = trainer.init(trainer.keys())
+    env = config.make_env()
+    loss_fn = g.on_visited_rows({"db": g.detailed_balance, "tb": g.trajectory_balance}[args.loss])
+    hparams = g.Hyperparams.from_config(config)
+    state = g.init_state(config, env, jax.random.PRNGKey(config.seed))
     arrays, static = eqx.partition(state, eqx.is_array)
 
     def run_steps(arrays, lo, hi):
         def body(_, arrays):
-            new_state, _loss = trainer.train_step(eqx.combine(arrays, static))
+            new_state, _loss = g.train_step(eqx.combine(arrays, static), hparams, env, loss_fn, config.batch_size)
             return eqx.filter(new_state, eqx.is_array)
 
         return jax.lax.fori_loop(lo, hi, body, arrays)

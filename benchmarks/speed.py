@@ -26,6 +26,8 @@ import equinox as eqx
 import jax
 
 import gfn_teach as g
+from gfn_teach.speedups import row_sizes, split_seeds_over
+from gfn_teach.train import scan_state
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -47,20 +49,30 @@ def training_speed(
     split_over_devices: bool = True,
 ) -> dict:
     """Compile seconds and steps/second of ``n_steps`` training steps without evaluation,
-    timed after ``warmup_steps`` steps of training."""
+    timed after ``warmup_steps`` steps of training: the Trainer's loss (on the visited rows),
+    state and seeds, its chunk without the evaluation."""
     trainer = g.Trainer(config, n_seeds=n_seeds, split_over_devices=split_over_devices)
-    run = eqx.filter_jit(trainer.over_seeds(trainer.train_steps))
+
+    def steps(state, hparams):
+        step = lambda state: g.train_step(state, hparams, trainer.env, trainer.loss_fn, config.batch_size)
+        return scan_state(step, state, n_steps)
+
+    if n_seeds is not None:
+        steps = eqx.filter_vmap(steps, in_axes=(eqx.if_array(0), None))
+        if trainer.mesh is not None:
+            steps = split_seeds_over(trainer.mesh, steps)
+    run = eqx.filter_jit(steps)
     state = trainer.init(trainer.keys())
     start = time.perf_counter()
-    state, losses = run(state, n_steps)
+    state, losses = run(state, trainer.hparams)
     jax.block_until_ready(losses)
     compile_seconds = time.perf_counter() - start
     # Train a while first: a fresh policy stops almost at once, and short trajectories are
     # cheap. The timed steps then run at the trained policy's trajectory lengths.
     for _ in range(warmup_steps // n_steps):
-        state, losses = run(state, n_steps)
+        state, losses = run(state, trainer.hparams)
     jax.block_until_ready(losses)
-    seconds = median_seconds(lambda: jax.block_until_ready(run(state, n_steps)[1]), repeats)
+    seconds = median_seconds(lambda: jax.block_until_ready(run(state, trainer.hparams)[1]), repeats)
     seeds = 1 if n_seeds is None else n_seeds
     return {
         "compile_s": compile_seconds,
@@ -79,7 +91,8 @@ def network_flops_per_step(trainer: g.Trainer, policy) -> float:
     backward (gradients of its weights and of its inputs; the first layer's inputs need
     none). On a batch sampled from ``policy``: the rollout runs the network on all
     ``batch_size`` rows until every trajectory has stopped, and the loss runs it forward and
-    backward on the fewest packed rows that hold the visited nodes (``Trainer.row_sizes``).
+    backward on the fewest packed rows that hold the visited nodes
+    (:func:`gfn_teach.speedups.row_sizes`).
     Everything else (sampling, masks, Adam) is left out, so this undercounts.
     """
     config, env = trainer.config, trainer.env
@@ -92,7 +105,7 @@ def network_flops_per_step(trainer: g.Trainer, policy) -> float:
     rollout_rows = int(traj.lengths.max()) * config.batch_size
     n_visited = int(g.visited_nodes(traj).sum())
     n_nodes = traj.states.shape[0] * traj.states.shape[1]
-    loss_rows = min(n for n in trainer.row_sizes(n_nodes) if n >= n_visited)
+    loss_rows = min(n for n in row_sizes(n_nodes, trainer.row_buckets) if n >= n_visited)
     return forward * rollout_rows + (forward + backward) * loss_rows
 
 

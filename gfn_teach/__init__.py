@@ -48,11 +48,18 @@ from .rollout import Trajectory as Trajectory
 from .rollout import backward_rollout as backward_rollout
 from .rollout import forward_rollout as forward_rollout
 from .rollout import split_into_transitions as split_into_transitions
-from .train import Trainer as Trainer
-from .train import TrainingDiverged as TrainingDiverged
-from .train import TrainResult as TrainResult
+from .train import Hyperparams as Hyperparams
+from .train import TrainState as TrainState
+from .train import evaluate as evaluate
+from .train import init_state as init_state
 from .train import make_train as make_train
-from .train import train as train
+from .train import train_chunk as train_chunk
+from .train import train_step as train_step
+from .speedups import on_visited_rows as on_visited_rows
 from .speedups import use_every_cpu_core as use_every_cpu_core
+from .trainer import Trainer as Trainer
+from .trainer import TrainingDiverged as TrainingDiverged
+from .trainer import TrainResult as TrainResult
+from .trainer import train as train  # after the import of the module gfn_teach.train
 
 __version__ = "0.1.0"

@@ -30,7 +30,8 @@ import numpy as np
 
 from .config import TrainConfig
 from .memory import check_training_fits
-from .train import MAX_EXACT_STATES, TrainState, init_state, memory_sizes
+from .train import TrainState, init_state
+from .trainer import MAX_EXACT_STATES, memory_sizes
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.eqx"

@@ -182,7 +182,7 @@ def run_metrics(trainer, result, config: TrainConfig, train_seconds: float) -> d
 
 
 def skipped_reason(trainer) -> str:
-    from .train import MAX_EXACT_STATES
+    from .trainer import MAX_EXACT_STATES
 
     return f"{trainer.env.n_states} states > {MAX_EXACT_STATES}"
 
@@ -190,7 +190,7 @@ def skipped_reason(trainer) -> str:
 def run_train(args: argparse.Namespace) -> int:
     """Train, then write ``metrics.json``, ``marginal.png`` and the checkpoint; exit status."""
     from .checkpoint import check_run_folder, check_run_space
-    from .train import Trainer, TrainingDiverged
+    from .trainer import Trainer, TrainingDiverged
 
     config = _config_from_args(args)  # validates every field before any work
     out = check_run_folder(args.out, args.overwrite)

@@ -6,9 +6,9 @@ network once for each side of every transition. Stopping at a terminal state :ma
 is the edge :math:`x \to s_f`, whose flow is :math:`R(x)` (on the hypergrid every state
 is terminal).
 
-Every loss also takes ``max_visited``, a bound on the number of visited nodes
-(:func:`visited_nodes`, padding excluded), which changes how fast it runs, never its value:
-the network then runs on that many packed rows only (see :func:`evaluate_nodes`).
+Each loss is a plain function ``loss(policy, env, traj, ...)``; nothing in it exists for speed
+only. :func:`gfn_teach.speedups.on_visited_rows` wraps a loss to run the network on the
+visited nodes only (same value and gradient).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from .environment import Environment
-from .policy import INVALID_LOGIT, evaluate_packed, evaluate_states, log_probs
+from .policy import INVALID_LOGIT, evaluate_states, log_probs
 from .rollout import Trajectory
 
 
@@ -41,25 +41,21 @@ def visited_nodes(traj: Trajectory) -> jax.Array:
     return jnp.arange(traj.states.shape[0])[:, None] <= n_moves
 
 
-def evaluate_nodes(
-    policy, env: Environment, states: jax.Array, visited: jax.Array, n_rows: int | None = None
-):
+def evaluate_nodes(policy, env: Environment, states: jax.Array, visited: jax.Array):
     """Policy outputs on trajectory nodes ``[..., state_size]``; rows not ``visited`` may be zeros.
 
-    With ``n_rows`` the network runs on that many rows only, the visited ones packed
-    together (:func:`gfn_teach.policy.evaluate_packed`); the caller promises that the
-    visited rows fit. Same values either way; only the cost changes.
+    The network runs on every row, unless the policy says how to run it on the visited rows
+    only (a method ``evaluate_nodes(env, states, visited)``, which the wrapper of
+    :func:`gfn_teach.speedups.on_visited_rows` has). Same values on the visited rows either way.
     """
-    if n_rows is None or n_rows >= visited.size:
-        return evaluate_states(policy, env, states)
-    return evaluate_packed(policy, env, states, visited, n_rows)
+    if hasattr(policy, "evaluate_nodes"):
+        return policy.evaluate_nodes(env, states, visited)
+    return evaluate_states(policy, env, states)
 
 
-def trajectory_terms(
-    policy, env: Environment, traj: Trajectory, max_visited: int | None = None
-) -> TrajectoryTerms:
+def trajectory_terms(policy, env: Environment, traj: Trajectory) -> TrajectoryTerms:
     """Evaluate the policy once on every visited node of the batch and gather the terms."""
-    out = evaluate_nodes(policy, env, traj.states, visited_nodes(traj), max_visited)
+    out = evaluate_nodes(policy, env, traj.states, visited_nodes(traj))
     log_pf_all, log_pb_all = log_probs(out, env, traj.states)
     log_pf = jnp.take_along_axis(log_pf_all[:-1], traj.actions[..., None], axis=-1)[..., 0]
     backward_action = env.backward_action(traj.actions)
@@ -77,9 +73,7 @@ def trajectory_terms(
     )
 
 
-def detailed_balance(
-    policy, env: Environment, traj: Trajectory, max_visited: int | None = None
-) -> jax.Array:
+def detailed_balance(policy, env: Environment, traj: Trajectory) -> jax.Array:
     r"""Detailed balance, averaged over the real (non-padding) transitions.
 
     .. math::
@@ -88,7 +82,7 @@ def detailed_balance(
     and for the stop edge :math:`\delta(x \to s_f) = \log F(x) + \log P_F(\text{stop}|x) - \log R(x)`.
     The loss is the mean of :math:`\delta^2`.
     """
-    terms = trajectory_terms(policy, env, traj, max_visited)
+    terms = trajectory_terms(policy, env, traj)
     log_reward = jnp.broadcast_to(terms.log_reward, terms.is_stop.shape)
     target = jnp.where(terms.is_stop, log_reward, terms.log_flow[1:] + terms.log_pb)
     residual = terms.log_flow[:-1] + terms.log_pf - target
@@ -96,15 +90,13 @@ def detailed_balance(
     return jnp.sum(jnp.where(real, residual**2, 0.0)) / jnp.sum(real)
 
 
-def trajectory_balance(
-    policy, env: Environment, traj: Trajectory, max_visited: int | None = None
-) -> jax.Array:
+def trajectory_balance(policy, env: Environment, traj: Trajectory) -> jax.Array:
     r"""Trajectory balance with the learned :math:`\log Z`, averaged over trajectories.
 
     .. math::
         \delta(\tau) = \log Z + \sum_t \log P_F(s_{t+1}|s_t) - \log R(x) - \sum_t \log P_B(s_t|s_{t+1}).
     """
-    terms = trajectory_terms(policy, env, traj, max_visited)
+    terms = trajectory_terms(policy, env, traj)
     residual = terms.log_z + terms.log_pf.sum(0) - terms.log_reward - terms.log_pb.sum(0)
     return jnp.mean(residual**2)
 
@@ -113,8 +105,7 @@ def subtrajectory_balance(
     policy,
     env: Environment,
     traj: Trajectory,
-    lam: float = 0.9,
-    max_visited: int | None = None,
+    lam: float | jax.Array = 0.9,
 ) -> jax.Array:
     r"""Sub-trajectory balance SubTB(:math:`\lambda`) (Madan et al., 2023).
 
@@ -131,7 +122,7 @@ def subtrajectory_balance(
     with :math:`\log Z = \log F(s_0)`. Any :math:`\lambda > 0`: small :math:`\lambda` weights
     the short sub-trajectories most (towards DB), large :math:`\lambda` the long ones (towards TB).
     """
-    terms = trajectory_terms(policy, env, traj, max_visited)
+    terms = trajectory_terms(policy, env, traj)
     n_nodes = terms.log_flow.shape[0]  # T + 1 positions; the sink sits at index n + 1
     k = jnp.arange(n_nodes)[:, None]  # [T+1, 1]
     sink = jnp.sum(~terms.is_padding, axis=0)[None, :]  # [1, B] = n + 1
@@ -149,9 +140,7 @@ def subtrajectory_balance(
     return jnp.mean(per_trajectory)
 
 
-def flow_matching(
-    policy, env: Environment, traj: Trajectory, max_visited: int | None = None
-) -> jax.Array:
+def flow_matching(policy, env: Environment, traj: Trajectory) -> jax.Array:
     r"""Flow matching with edge flows :math:`F(s \to s') = \exp(\text{forward logit})`.
 
     For every visited state :math:`s \ne s_0` the flow in equals the flow out,
@@ -165,15 +154,13 @@ def flow_matching(
     """
     states = traj.states  # [T+1, B, state_size]
     visited = visited_nodes(traj)
-    out = evaluate_nodes(policy, env, states, visited, max_visited)
+    out = evaluate_nodes(policy, env, states, visited)
     valid_out = env.forward_valid(states)
     log_outflow = jax.nn.logsumexp(jnp.where(valid_out, out.forward_logits, INVALID_LOGIT), axis=-1)
 
     parents, action_into_s, has_parent = env.parents(states)  # [T+1, B, P, ...]
     needed = has_parent & visited[..., None]
-    # Each visited node has at most P parents, hence at most P * max_visited rows.
-    parent_rows = None if max_visited is None else has_parent.shape[-1] * max_visited
-    parent_out = evaluate_nodes(policy, env, parents, needed, parent_rows)
+    parent_out = evaluate_nodes(policy, env, parents, needed)
     edge_into_s = jnp.take_along_axis(parent_out.forward_logits, action_into_s[..., None], axis=-1)[..., 0]
     log_inflow = jax.nn.logsumexp(jnp.where(has_parent, edge_into_s, INVALID_LOGIT), axis=-1)
 

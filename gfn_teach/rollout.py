@@ -12,6 +12,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_batching import custom_vmap
 
 from .environment import Environment
 from .policy import INVALID_LOGIT, evaluate_states, log_probs
@@ -39,7 +40,6 @@ def forward_rollout(
     policy,
     batch_size: int,
     epsilon: jax.Array | float = 0.0,
-    seed_axis: str | None = None,
 ) -> Trajectory:
     """Sample ``batch_size`` trajectories from the start with epsilon-uniform exploration.
 
@@ -48,10 +48,9 @@ def forward_rollout(
     the policy's own log-probability of the action taken, never the exploration mixture's:
     the losses train the policy, not the behaviour that collected the data.
 
-    Once every trajectory has stopped, the remaining steps skip the network. Under
-    ``jax.vmap(..., axis_name=seed_axis)`` pass the same ``seed_axis``: the steps are then
-    skipped once every trajectory of *every* seed has stopped (without it, ``vmap`` turns
-    the skip into a select that always runs the network).
+    Once every trajectory has stopped, the remaining steps skip the network. Under ``vmap``
+    (over seeds, say) they are skipped once every trajectory of every run has stopped
+    (:func:`everywhere`).
 
     ``batch_size`` must be an integer >= 1 and ``epsilon`` a probability in [0, 1] (checked
     here when it is a concrete number; a traced value, e.g. a schedule's, is the caller's).
@@ -76,9 +75,7 @@ def forward_rollout(
 
     def one_step(carry, step_key):
         state, done = carry
-        everyone_stopped = jnp.all(done)
-        if seed_axis is not None:
-            everyone_stopped = jax.lax.pmin(everyone_stopped.astype(jnp.int32), seed_axis) == 1
+        everyone_stopped = everywhere(jnp.all(done))
         action, log_pf = jax.lax.cond(
             everyone_stopped, all_finished, sample_actions, state, done, step_key
         )
@@ -97,6 +94,22 @@ def forward_rollout(
         log_rewards=env.log_reward(final),
         final_states=final,
     )
+
+
+@custom_vmap
+def everywhere(flag: jax.Array) -> jax.Array:
+    """``flag`` itself; under ``vmap``, True only where it is True for every mapped run.
+
+    A ``lax.cond`` whose predicate differs between the runs of a ``vmap`` runs both branches
+    (a select); this predicate is the same for all of them, so the cond stays a cond and the
+    branch that skips work is really skipped once every run can skip it.
+    """
+    return flag
+
+
+@everywhere.def_vmap
+def _everywhere_batched(axis_size, in_batched, flag):
+    return (jnp.all(flag, axis=0) if in_batched[0] else flag), False
 
 
 def _check_batch_size(batch_size) -> None:

@@ -1,8 +1,8 @@
 """Speed machinery kept out of the training algorithm: it changes how fast, never what.
 
 * Row buckets: a padded batch repeats each trajectory's final state, so most of its rows are
-  copies the loss does not need. :func:`value_and_grad_on_visited` runs the network on the
-  visited rows only, packed into the fewest of ``row_buckets`` equal parts of the batch.
+  copies the loss does not need. :func:`on_visited_rows` wraps a loss to run the network on
+  the visited rows only, packed into the fewest of ``row_buckets`` equal parts of the batch.
 * Seeds over devices: on a CPU, XLA runs a rollout step's small matrix products on one core;
   :func:`use_every_cpu_core` gives JAX one device per core and :func:`split_seeds_over`
   gives each device its share of the seeds.
@@ -13,13 +13,16 @@
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_batching import custom_vmap
 
 from .losses import visited_nodes
+from .policy import evaluate_packed, evaluate_states
 
 
 def row_sizes(n_rows: int, row_buckets: int) -> list[int]:
@@ -27,30 +30,100 @@ def row_sizes(n_rows: int, row_buckets: int) -> list[int]:
     return [-(-n_rows * k // row_buckets) for k in range(1, row_buckets + 1)]
 
 
-def value_and_grad_on_visited(loss, policy, traj, row_buckets: int, seed_axis: str | None = None):
-    """``loss(policy, traj, max_visited)`` and its gradient, the network run on the visited
-    nodes only.
+class OnVisitedRows(eqx.Module):
+    """``policy``, run on at most ``n_rows`` of a batch's ``n_nodes`` trajectory nodes: the
+    visited ones, packed (:func:`gfn_teach.losses.evaluate_nodes` asks for it)."""
 
-    Row counts must be static, so the batch's rows are cut into ``row_buckets`` equal parts
-    and ``lax.switch`` runs the loss compiled for the fewest parts that hold the visited
-    nodes: a small fraction early in training or when a policy stops early, about half once
-    trajectories are long. The switch sits outside the gradient, so only the chosen branch
-    is differentiated. Under a ``vmap`` over seeds named ``seed_axis``, every seed takes the
-    fewest parts that hold the visited nodes of every seed (a ``vmap`` would otherwise turn
-    the switch into running every branch).
+    policy: eqx.Module
+    n_rows: int = eqx.field(static=True)
+    n_nodes: int = eqx.field(static=True)
+
+    @property
+    def log_z(self) -> jax.Array:
+        return self.policy.log_z
+
+    def __call__(self, x):
+        return self.policy(x)
+
+    def evaluate_nodes(self, env, states: jax.Array, visited: jax.Array):
+        """Outputs on the ``visited`` rows of ``states``; a node's parents (``visited`` of shape
+        ``[T+1, B, P]``) get ``P`` times the rows."""
+        n_rows = self.n_rows * visited.size // self.n_nodes
+        if n_rows >= visited.size:
+            return evaluate_states(self.policy, env, states)
+        return evaluate_packed(self.policy, env, states, visited, n_rows)
+
+
+@custom_vmap
+def largest_over_runs(n: jax.Array) -> jax.Array:
+    """``n`` itself; under ``vmap``, the largest ``n`` of all the mapped runs (unbatched), so
+    that a ``lax.switch`` on it stays a switch instead of running every branch."""
+    return n
+
+
+@largest_over_runs.def_vmap
+def _largest_batched(axis_size, in_batched, n):
+    return (jnp.max(n, axis=0) if in_batched[0] else n), False
+
+
+class VisitedRowsLoss(eqx.Module):
+    """``loss_fn`` with the same value and gradient, the network run on the visited nodes
+    only; made by :func:`on_visited_rows`."""
+
+    loss_fn: Callable
+    row_buckets: int = eqx.field(static=True)
+
+    def __call__(self, policy, env, traj, **loss_kwargs):
+        n_nodes = traj.states.shape[0] * traj.states.shape[1]
+        sizes = row_sizes(n_nodes, self.row_buckets)
+        n_visited = largest_over_runs(jnp.sum(visited_nodes(traj)))
+        bucket = jnp.searchsorted(jnp.array(sizes), n_visited)  # the first size >= n_visited
+        return _loss_on_rows(policy, self.loss_fn, tuple(sizes), n_nodes, bucket, env, traj, loss_kwargs)
+
+
+def on_visited_rows(loss_fn: Callable, row_buckets: int = 8) -> VisitedRowsLoss:
+    """``loss_fn(policy, env, traj, **kwargs)``, faster: the network runs on the visited nodes only.
+
+    A padded batch repeats each trajectory's final state, so most of its rows are copies the
+    loss does not need. Row counts must be static, so the batch's rows are cut into
+    ``row_buckets`` equal parts and ``lax.switch`` runs the loss compiled for the fewest parts
+    that hold the visited nodes: a small fraction early in training or when a policy stops
+    early, about half once trajectories are long. Under ``vmap`` every run takes the fewest
+    parts that hold the visited nodes of every run. The switch sits outside the gradient
+    (a custom VJP returns the chosen branch's), so only that branch is differentiated.
+    ``loss_fn`` must evaluate the policy through :func:`gfn_teach.losses.evaluate_nodes`, as
+    every built-in loss does; the result is equal (and hashable, so ``jit`` reuses programs).
     """
-    sizes = row_sizes(traj.states.shape[0] * traj.states.shape[1], row_buckets)
-    n_visited = jnp.sum(visited_nodes(traj))
-    if seed_axis is not None:
-        n_visited = jax.lax.pmax(n_visited, seed_axis)
-    bucket = jnp.searchsorted(jnp.array(sizes), n_visited)  # the first size >= n_visited
+    return VisitedRowsLoss(loss_fn, row_buckets)
+
+
+def _on_each_size(policy, loss_fn, sizes, n_nodes, env, traj, loss_kwargs):
+    """The policy's arrays, and the loss as a function of them on each number of rows."""
     params, static = eqx.partition(policy, eqx.is_array)  # switch takes arrays only
 
-    def branch(size):
-        on_rows = lambda params: loss(eqx.combine(params, static), traj, size)
-        return lambda params: jax.value_and_grad(on_rows)(params)
+    def on_rows(size):
+        policy_on_rows = lambda params: OnVisitedRows(eqx.combine(params, static), size, n_nodes)
+        return lambda params: loss_fn(policy_on_rows(params), env, traj, **loss_kwargs)
 
-    return jax.lax.switch(bucket, [branch(size) for size in sizes], params)
+    return params, [on_rows(size) for size in sizes]
+
+
+@eqx.filter_custom_vjp
+def _loss_on_rows(policy, loss_fn, sizes, n_nodes, bucket, env, traj, loss_kwargs):
+    # Without a gradient: the loss on every row, the same value (and traced once, not per size).
+    return loss_fn(policy, env, traj, **loss_kwargs)
+
+
+@_loss_on_rows.def_fwd
+def _loss_on_rows_fwd(perturbed, policy, loss_fn, sizes, n_nodes, bucket, env, traj, loss_kwargs):
+    params, losses = _on_each_size(policy, loss_fn, sizes, n_nodes, env, traj, loss_kwargs)
+    # Residuals: the chosen branch's gradient, computed inside the switch.
+    return jax.lax.switch(bucket, [jax.value_and_grad(loss) for loss in losses], params)
+
+
+@_loss_on_rows.def_bwd
+def _loss_on_rows_bwd(grads, cotangent, perturbed, policy, *args):
+    return jax.tree.map(lambda g: g * cotangent, grads)
 
 
 def use_every_cpu_core() -> bool:
@@ -98,36 +171,36 @@ def compiler_options() -> dict:
     return dict(CPU_COMPILER_OPTIONS)
 
 
-def split_seeds_over(mesh: jax.sharding.Mesh, seeds_chunk):
-    """Run ``seeds_chunk(state, n_steps, *inputs) -> (state, outputs)``, a ``vmap`` over
-    seeds, on every device of ``mesh`` for its share of the seeds; every device gets all of
-    ``inputs`` (arrays shared by the seeds).
+def split_seeds_over(mesh: jax.sharding.Mesh, seeds_fn):
+    """Run ``seeds_fn(state, *inputs) -> (state, outputs)``, a ``vmap`` over seeds, on every
+    device of ``mesh`` for its share of the seeds; every device gets all of ``inputs``
+    (arrays shared by the seeds).
 
     ``shard_map`` gives each device its slice of the seed axis. The devices never talk to
-    each other: the seed-axis collective in the rollout's skip (``forward_rollout``) only
-    waits for the seeds on the same device.
+    each other: what ``vmap`` decides for all seeds at once (the rollout's skip, the row
+    bucket) is decided for the seeds on the same device.
     """
     on_each_device = jax.sharding.PartitionSpec("devices")
     on_every_device = jax.sharding.PartitionSpec()
 
-    def chunk(state, n_steps: int, *inputs):
+    def run(state, *inputs):
         arrays, static = eqx.partition(state, eqx.is_array)
 
         def on_one_device(arrays, inputs):
-            state, record = seeds_chunk(eqx.combine(arrays, static), n_steps, *inputs)
-            return eqx.filter(state, eqx.is_array), record
+            state, outputs = seeds_fn(eqx.combine(arrays, static), *inputs)
+            return eqx.filter(state, eqx.is_array), outputs
 
         # check_vma=False: the check does not follow collectives over the vmapped seed axis.
-        arrays, record = jax.shard_map(
+        arrays, outputs = jax.shard_map(
             on_one_device,
             mesh=mesh,
             in_specs=(on_each_device, on_every_device),
             out_specs=on_each_device,
             check_vma=False,
         )(arrays, inputs)
-        return eqx.combine(arrays, static), record
+        return eqx.combine(arrays, static), outputs
 
-    return chunk
+    return run
 
 
 def place_seeds(tree, mesh: jax.sharding.Mesh):

@@ -23,7 +23,7 @@ from gfn_teach import checkpoint, memory
 from gfn_teach.cli import main
 from gfn_teach.sampling import sample_terminal_states
 
-train = importlib.import_module("gfn_teach.train")  # the module (g.train is the function)
+train = importlib.import_module("gfn_teach.trainer")  # the host driver (g.train is a function)
 TINY = ["--dim", "2", "--side", "6", "--steps", "40", "--eval-every", "10", "--hidden", "16", "--depth", "1"]
 TINY_CONFIG = g.TrainConfig(dim=2, side=6, steps=40, eval_every=10, hidden=16, depth=1)
 

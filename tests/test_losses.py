@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import gfn_teach as g
+from gfn_teach.speedups import OnVisitedRows
 
 LOSSES = {
     "fm": g.flow_matching,
@@ -106,16 +107,21 @@ def test_masked_log_softmax_ignores_invalid_entries_and_has_no_nan_gradient():
     assert bool(jnp.all(jnp.isfinite(none_valid)))
 
 
+def on_rows(policy, traj, n_rows):
+    """``policy`` run on ``n_rows`` packed rows of the batch's nodes (the speedup's wrapper)."""
+    return OnVisitedRows(policy, n_rows, traj.states.shape[0] * traj.states.shape[1])
+
+
 @pytest.mark.parametrize("name", LOSSES)
 def test_packing_the_visited_nodes_changes_no_value_or_gradient(env, name):
-    # max_visited = the exact number of visited nodes: the tightest packing that is allowed.
+    # n_rows = the exact number of visited nodes: the tightest packing that is allowed.
     policy = g.MLPPolicy(env, jax.random.PRNGKey(0), hidden=16, depth=1, learn_backward=True)
     traj = g.forward_rollout(jax.random.PRNGKey(6), env, policy, 16, epsilon=0.5)
     n_visited = int(jnp.sum(g.visited_nodes(traj)))
     assert n_visited < 0.5 * traj.is_padding.size  # so that packing really drops rows
     plain, plain_grad = eqx.filter_value_and_grad(lambda p: LOSSES[name](p, env, traj))(policy)
     packed, packed_grad = eqx.filter_value_and_grad(
-        lambda p: LOSSES[name](p, env, traj, max_visited=n_visited)
+        lambda p: LOSSES[name](on_rows(p, traj, n_visited), env, traj)
     )(policy)
     np.testing.assert_allclose(packed, plain, rtol=1e-5)
     for a, b in zip(jax.tree.leaves(eqx.filter(packed_grad, eqx.is_array)),
@@ -130,7 +136,7 @@ def test_packing_too_few_rows_is_caught_by_the_comparison():
     traj = g.forward_rollout(jax.random.PRNGKey(6), env, policy, 16, epsilon=0.5)
     n_visited = int(jnp.sum(g.visited_nodes(traj)))
     plain = g.detailed_balance(policy, env, traj)
-    short = g.detailed_balance(policy, env, traj, max_visited=n_visited - 1)
+    short = g.detailed_balance(on_rows(policy, traj, n_visited - 1), env, traj)
     assert not np.isclose(float(short), float(plain), rtol=1e-5)
 
 

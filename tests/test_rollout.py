@@ -70,20 +70,18 @@ def test_transitions_flatten_time_and_batch(env3d, key):
     assert (moved[~real_moves] == 0).all()
 
 
-def test_rollout_skip_over_a_seed_axis_changes_no_value(env3d):
-    # Under vmap, the rollout skips the network only once every seed's trajectories have
-    # stopped (a collective over the named axis); the samples must be those of each seed
-    # rolled out on its own.
+def test_rollout_skip_under_vmap_stays_a_cond_and_changes_no_value(env3d):
+    # Under vmap, the rollout skips the network only once every run's trajectories have
+    # stopped (the predicate is shared, so the cond stays a cond); the samples must be those
+    # of each run rolled out on its own.
     keys = jax.random.split(jax.random.PRNGKey(4), 3)
     policies = eqx.filter_vmap(lambda k: g.MLPPolicy(env3d, k, hidden=16, depth=1))(keys)
-
-    def one_seed(policy, key, seed_axis):
-        return g.forward_rollout(key, env3d, policy, 8, 0.2, seed_axis=seed_axis)
-
-    together = eqx.filter_vmap(lambda p, k: one_seed(p, k, "seed"), axis_name="seed")(policies, keys)
+    one_seed = lambda policy, key: g.forward_rollout(key, env3d, policy, 8, 0.2)
+    together = eqx.filter_vmap(one_seed)(policies, keys)
+    assert "cond[" in str(eqx.filter_make_jaxpr(eqx.filter_vmap(one_seed))(policies, keys)[0])
     for i in range(3):
         policy = jax.tree.map(lambda a: a[i] if eqx.is_array(a) else a, policies)
-        alone = one_seed(policy, keys[i], None)
+        alone = one_seed(policy, keys[i])
         np.testing.assert_array_equal(together.states[i], alone.states)
         np.testing.assert_array_equal(together.is_padding[i], alone.is_padding)
         np.testing.assert_allclose(together.log_pf[i], alone.log_pf, rtol=1e-5, atol=1e-6)

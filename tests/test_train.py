@@ -1,20 +1,46 @@
-"""Training lowers exact TV, is reproducible, vmaps over seeds, and validates its config."""
+"""Training lowers exact TV, is reproducible, vmaps over seeds and hyperparameters, compiles
+once for runs that differ only in their numbers, and validates its config."""
 
+import contextlib
 import dataclasses
+import logging
 import subprocess
 import sys
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
 import gfn_teach as g
-from gfn_teach.exercises.losses import _subtb_reference as subtb_reference  # float64 loops
-from gfn_teach.train import init_state
+from gfn_teach.exercises.losses import subtb_reference  # float64 loops
+from gfn_teach.train import epsilon
+
+trainer_module = sys.modules["gfn_teach.trainer"]
 
 SMALL = dict(dim=2, side=6, hidden=32, depth=1, batch_size=16, eval_every=50)
+
+
+@contextlib.contextmanager
+def compilations():
+    """The names of the programs XLA compiles inside the block (``jax.log_compiles``)."""
+    names = []
+
+    class Record(logging.Handler):
+        def emit(self, record):
+            message = record.getMessage()
+            if message.startswith("Compiling "):
+                names.append(message.split()[1])
+
+    handler, logger = Record(), logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles():
+            yield names
+    finally:
+        logger.removeHandler(handler)
 
 
 @pytest.mark.parametrize("loss", ["fm", "db", "tb", "subtb"])
@@ -58,15 +84,17 @@ def test_vmap_over_seeds_matches_single_seed_runs():
     np.testing.assert_allclose(record.exact_tv, many[-1, 1], rtol=1e-4, atol=1e-5)
 
 
-def test_loss_and_grad_packs_rows_without_changing_the_loss_or_gradient():
+def test_on_visited_rows_packs_rows_without_changing_the_loss_or_gradient():
     config = g.TrainConfig(loss="subtb", steps=100, **SMALL)
-    trainer = g.Trainer(config)
-    policy = trainer.init(trainer.keys()).policy
+    env = config.make_env()
+    policy = g.init_state(config, env, jax.random.PRNGKey(0)).policy
+    fast = g.on_visited_rows(g.subtrajectory_balance, 8)
+    assert fast == g.on_visited_rows(g.subtrajectory_balance, 8)  # equal, so jit reuses programs
     for key, epsilon in ((0, 0.0), (1, 1.0), (2, 0.3)):
-        traj = g.forward_rollout(jax.random.PRNGKey(key), trainer.env, policy, 16, epsilon)
+        traj = g.forward_rollout(jax.random.PRNGKey(key), env, policy, 16, epsilon)
         assert int(np.sum(g.visited_nodes(traj))) <= traj.is_padding.size * 7 // 8  # packs
-        loss, grads = trainer.loss_and_grad(policy, traj)
-        plain, plain_grads = eqx.filter_value_and_grad(trainer.loss)(policy, traj)
+        loss, grads = eqx.filter_value_and_grad(fast)(policy, env, traj, lam=0.9)
+        plain, plain_grads = eqx.filter_value_and_grad(g.subtrajectory_balance)(policy, env, traj, lam=0.9)
         np.testing.assert_allclose(loss, plain, rtol=1e-5)
         for a, b in zip(jax.tree.leaves(eqx.filter(grads, eqx.is_array)),
                         jax.tree.leaves(eqx.filter(plain_grads, eqx.is_array))):
@@ -90,6 +118,13 @@ def test_a_subclass_overriding_loss_trains_its_own_objective():
         np.testing.assert_array_equal(a, b)
 
 
+class SeedIndexAsLoss(g.Trainer):
+    """The loss is the seed's index (and its gradient zero): the history shows seed_index."""
+
+    def loss(self, policy, traj):
+        return self.seed_index() + 0.0 * g.detailed_balance(policy, self.env, traj)
+
+
 SPLIT_OVER_TWO_DEVICES = """
 import gfn_teach as g
 assert g.use_every_cpu_core()  # before JAX starts: one CPU device per core
@@ -106,9 +141,11 @@ for i, key in enumerate(trainer.keys()):
     for n in single.chunk_sizes():
         state, record = single.run_chunk(state, n)
     np.testing.assert_allclose(record.exact_tv, result.history["exact_tv"][-1, i], rtol=1e-4, atol=1e-5)
-import equinox as eqx
-probe = eqx.filter_jit(trainer.over_seeds(lambda state, n_steps: (state, trainer.seed_index())))
-assert probe(result.state, 0)[1].tolist() == [0, 1, 2, 3]  # counted across the two devices
+class SeedIndexAsLoss(g.Trainer):
+    def loss(self, policy, traj):
+        return self.seed_index() + 0.0 * g.detailed_balance(policy, self.env, traj)
+losses = SeedIndexAsLoss(config, n_seeds=4).fit(progress=False).history["loss"]
+assert losses[-1].tolist() == [0, 1, 2, 3]  # counted across the two devices
 print("split ok")
 """
 
@@ -124,10 +161,9 @@ def test_seeds_split_over_two_cpu_devices_match_single_seed_runs():
 
 def test_seed_index_is_each_runs_position_along_the_seed_axis():
     config = g.TrainConfig(loss="db", steps=50, **SMALL)
-    trainer = g.Trainer(config, n_seeds=3)
-    probe = eqx.filter_jit(trainer.over_seeds(lambda state, n_steps: (state, trainer.seed_index())))
-    assert probe(trainer.init(trainer.keys()), 0)[1].tolist() == [0, 1, 2]
-    assert int(g.Trainer(config).seed_index()) == 0
+    losses = SeedIndexAsLoss(config, n_seeds=3).fit(progress=False).history["loss"]
+    assert losses[-1].tolist() == [0, 1, 2]
+    assert SeedIndexAsLoss(config).fit(progress=False).history["loss"].tolist() == [0]
 
 
 def test_use_every_cpu_core_is_a_no_op_once_jax_has_started():
@@ -157,13 +193,13 @@ def test_each_seed_starts_from_its_single_seed_init():
     stacked = jax.tree.leaves(eqx.filter(trainer.init(trainer.keys()), eqx.is_array))
     assert len(stacked) > 10
     for i, key in enumerate(trainer.keys()):
-        single = jax.tree.leaves(eqx.filter(init_state(config, trainer.env, key), eqx.is_array))
+        single = jax.tree.leaves(eqx.filter(g.init_state(config, trainer.env, key), eqx.is_array))
         for a, b in zip(stacked, single):
             assert a.shape == (3, *b.shape) and a.dtype == b.dtype
             np.testing.assert_array_equal(a[i], b)
     assert any(not np.array_equal(leaf[0], leaf[1]) for leaf in stacked)  # the seeds differ
     # A vmapped init draws the same numbers, up to the rounding of its fused arithmetic.
-    vmapped = eqx.filter_vmap(lambda key: init_state(config, trainer.env, key))(trainer.keys())
+    vmapped = eqx.filter_vmap(lambda key: g.init_state(config, trainer.env, key))(trainer.keys())
     for a, b in zip(stacked, jax.tree.leaves(eqx.filter(vmapped, eqx.is_array))):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
 
@@ -250,12 +286,11 @@ def test_subtb_matches_its_definition_for_lambda_below_and_above_one(lam):
 def test_training_compiled_at_o2_on_cpu_gives_the_numbers_of_xla_defaults(monkeypatch):
     from gfn_teach import speedups
 
-    train_module = sys.modules["gfn_teach.train"]  # g.train is also a function's name
     assert speedups.compiler_options() == ({"xla_backend_optimization_level": 2}
                                            if jax.default_backend() == "cpu" else {})
     config = g.TrainConfig(loss="db", steps=100, epsilon_start=0.5, **SMALL)
     faster = g.Trainer(config, n_seeds=2, row_buckets=1).fit(progress=False).history
-    monkeypatch.setattr(train_module, "compiler_options", lambda: {})
+    monkeypatch.setattr(trainer_module, "compiler_options", lambda: {})
     default = g.Trainer(config, n_seeds=2, row_buckets=1).fit(progress=False).history
     for key in ["exact_tv", "loss", "log_z"]:
         np.testing.assert_allclose(faster[key], default[key], rtol=1e-5, atol=1e-6)
@@ -276,43 +311,92 @@ def test_compiler_options_yield_to_jax_disable_most_optimizations():
 @pytest.mark.parametrize("start, end, steps", [(1.0, 0.0, 270), (0.2, 0.05, 77), (0.3, 0.3, 0), (0.7, 0.1, 1)])
 def test_exploration_input_follows_optax_linear_schedule_exactly(start, end, steps):
     config = g.TrainConfig(epsilon_start=start, epsilon_end=end, exploration_steps=steps, **SMALL)
-    exploration = sys.modules["gfn_teach.train"].Exploration.from_config(config)
+    hparams = g.Hyperparams.from_config(config)
     schedule = optax.linear_schedule(start, end, max(steps, 1))
     step = np.arange(steps + 5, dtype=np.int32)
     # Compiled as in training: the schedule's numbers an input, against optax's as constants.
-    ours = jax.jit(lambda exploration, step: jax.vmap(exploration.epsilon)(step))(exploration, step)
+    ours = jax.jit(lambda hparams, step: jax.vmap(lambda t: epsilon(hparams, t))(step))(hparams, step)
     np.testing.assert_array_equal(ours, jax.jit(jax.vmap(schedule))(step))
     np.testing.assert_allclose(ours, [schedule(t) for t in step], rtol=1e-6, atol=1e-7)  # and eagerly
 
 
-def test_trainers_that_differ_only_in_exploration_share_one_compiled_program():
-    train_module = sys.modules["gfn_teach.train"]
+def test_runs_that_differ_only_in_seed_steps_or_hyperparameters_compile_once():
+    config = g.TrainConfig(loss="subtb", steps=100, exploration_steps=60, **SMALL)
+    with compilations() as first:
+        exploring = g.Trainer(config, n_seeds=2).fit(progress=False).history
+    assert first.count("jit(run_chunk_on_seeds)") == 1
+    changes = [dict(seed=3), dict(steps=150), dict(epsilon_start=0.0), dict(exploration_steps=7),
+               dict(epsilon_start=0.5, epsilon_end=0.1), dict(lr=2e-3, lr_log_z=0.05), dict(subtb_lambda=2.0)]
+    runs = []
+    with compilations() as later:
+        for change in changes:
+            runs.append(g.Trainer(dataclasses.replace(config, **change), n_seeds=2).fit(progress=False).history)
+    assert later == []  # no program at all, the training chunk's included, was compiled again
+    print(f"compilations of the training chunk: {first.count('jit(run_chunk_on_seeds)')} for the first "
+          f"run, {later.count('jit(run_chunk_on_seeds)')} for {len(changes)} runs with other numbers")
+    for change, history in zip(changes, runs):  # each ran its own numbers (more steps: the same first)
+        assert np.array_equal(history["loss"][:2], exploring["loss"]) == ("steps" in change), change
+    with compilations() as other_program:  # another batch size is another program
+        g.Trainer(dataclasses.replace(config, batch_size=8), n_seeds=2).fit(progress=False)
+    assert other_program.count("jit(run_chunk_on_seeds)") == 1
+
+
+def test_a_reused_program_runs_each_runs_own_numbers():
+    # Compiled for the first run, reused for the second: its numbers are the second run's.
     config = g.TrainConfig(loss="tb", steps=100, exploration_steps=60, **SMALL)
-    greedy_config = dataclasses.replace(config, epsilon_start=0.0, seed=3)
-    exploring = g.Trainer(config, n_seeds=2)
-    greedy = g.Trainer(greedy_config, n_seeds=2)
-    assert greedy._compiled_chunk is exploring._compiled_chunk
-    assert g.Trainer(dataclasses.replace(config, lr=2e-3), n_seeds=2)._compiled_chunk is not exploring._compiled_chunk
-    assert g.Trainer(config, n_seeds=3)._compiled_chunk is not exploring._compiled_chunk
-    shared = greedy.fit(progress=False).history
-    exploring_seed_3 = g.Trainer(dataclasses.replace(config, seed=3), n_seeds=2).fit(progress=False).history
-    train_module._PROGRAMS.clear()
-    alone = g.Trainer(greedy_config, n_seeds=2)
-    assert alone._compiled_chunk is not exploring._compiled_chunk
-    compiled_alone = alone.fit(progress=False).history
-    # The shared program ran the greedy schedule, not the one it was first traced with.
-    for key in shared:
-        np.testing.assert_array_equal(shared[key], compiled_alone[key])
-    assert not np.array_equal(shared["exact_tv"], exploring_seed_3["exact_tv"])
+    greedy = dataclasses.replace(config, epsilon_start=0.0, seed=3, lr=2e-3)
+    g.Trainer(config, n_seeds=2).fit(progress=False)
+    shared = g.Trainer(greedy, n_seeds=2).fit(progress=False).history
+    _, alone = eqx.filter_jit(eqx.filter_vmap(g.make_train(greedy)))(jax.random.split(jax.random.PRNGKey(3), 2))
+    # make_train runs the network on every row, the Trainer on the visited ones: float rounding.
+    np.testing.assert_allclose(shared["exact_tv"], alone.exact_tv.T, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(shared["log_z"], alone.log_z.T, rtol=1e-4, atol=1e-5)
 
 
-def test_a_subclass_shares_its_program_only_with_the_very_same_config():
-    class ScaledByEpsilon(g.Trainer):  # reads a config field the base Trainer treats as an input
+def test_a_subclass_loss_reads_its_own_trainers_config():
+    class ScaledByEpsilon(g.Trainer):  # reads a config field that is an input of the program
         def loss(self, policy, traj):
             return self.config.epsilon_start * g.trajectory_balance(policy, self.env, traj)
 
     config = g.TrainConfig(loss="tb", steps=50, **SMALL)
-    first = ScaledByEpsilon(config)
-    assert ScaledByEpsilon(dataclasses.replace(config, epsilon_start=0.5))._compiled_chunk is not first._compiled_chunk
-    assert ScaledByEpsilon(config)._compiled_chunk is first._compiled_chunk
-    assert g.Trainer(config)._compiled_chunk is not first._compiled_chunk
+    assert np.all(ScaledByEpsilon(config).fit(progress=False).history["loss"] > 0)
+    zero = ScaledByEpsilon(dataclasses.replace(config, epsilon_start=0.0)).fit(progress=False)
+    np.testing.assert_array_equal(zero.history["loss"], 0.0)
+
+
+def test_make_train_trains_a_custom_loss_fn():
+    def scaled_tb(policy, env, traj, scale):  # a reader's loss, with its own hyperparameter
+        return scale * g.trajectory_balance(policy, env, traj)
+
+    config = g.TrainConfig(loss="tb", steps=100, **SMALL)
+    key = jax.random.PRNGKey(5)
+    train = eqx.filter_jit(g.make_train(config, loss_fn=scaled_tb))
+    start = g.init_state(config, config.make_env(), key)
+    state, history = train(key, g.Hyperparams.from_config(config, scale=1.0))
+    _, builtin = eqx.filter_jit(g.make_train(config))(key)
+    np.testing.assert_allclose(history.exact_tv, builtin.exact_tv, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(history.loss, builtin.loss, rtol=1e-5, atol=1e-6)
+    frozen, history = train(key, g.Hyperparams.from_config(config, scale=0.0))
+    np.testing.assert_array_equal(history.loss, 0.0)
+    for a, b in zip(jax.tree.leaves(eqx.filter(start.policy, eqx.is_array)),
+                    jax.tree.leaves(eqx.filter(frozen.policy, eqx.is_array))):
+        # A zero loss moves nothing (the init inside the program rounds as its fusion does).
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=0)
+
+
+def test_a_lambda_by_seed_sweep_is_one_vmapped_program():
+    config = g.TrainConfig(loss="subtb", steps=100, **SMALL)
+    lambdas = [0.3, 0.9, 2.0, 8.0]
+    per_lambda = [g.Hyperparams.from_config(dataclasses.replace(config, subtb_lambda=lam)) for lam in lambdas]
+    hparams = jax.tree.map(lambda *values: jnp.stack(values), *per_lambda)  # [4] each
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    over_seeds = eqx.filter_vmap(g.make_train(config), in_axes=(0, None))
+    sweep = eqx.filter_jit(eqx.filter_vmap(over_seeds, in_axes=(None, 0)))
+    with compilations() as compiled:
+        _, history = sweep(keys, hparams)
+    assert history.exact_tv.shape == (4, 4, 2)  # [lambda, seed, evaluation]
+    assert len([name for name in compiled if "make_train" in name or "train" in name]) == 1, compiled
+    _, alone = eqx.filter_jit(g.make_train(dataclasses.replace(config, subtb_lambda=2.0)))(keys[1])
+    np.testing.assert_allclose(history.exact_tv[2, 1], alone.exact_tv, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(history.loss[2, 1], alone.loss, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(history.loss[0, 1], history.loss[3, 1])

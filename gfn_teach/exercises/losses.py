@@ -237,7 +237,7 @@ def check_db_residual(fn) -> bool:
 
 
 # ----- chapter 7: sub-trajectory balance, from its equation ----------------------------------
-def _subtb_reference(terms, lam: float, variant: str = "correct") -> float:
+def subtb_reference(terms, lam: float, variant: str = "correct") -> float:
     """SubTB(lambda) from the terms, one trajectory and one pair (i, j) at a time, in NumPy.
 
     ``variant`` computes a typical mistake instead, so that the checker can name it:
@@ -331,14 +331,14 @@ def check_subtb(fn) -> bool:
         )
         if problem:
             return report(False, problem)
-        expected = _subtb_reference(terms, lam)
+        expected = subtb_reference(terms, lam)
         if np.isclose(value, expected, rtol=1e-3, atol=1e-4):
             continue
         where = f"with lambda = {lam}: got {value:.5g}, expected {expected:.5g}. "
         for variant, hint in _SUBTB_HINTS.items():
-            if np.isclose(value, _subtb_reference(terms, lam, variant), rtol=1e-3, atol=1e-4):
+            if np.isclose(value, subtb_reference(terms, lam, variant), rtol=1e-3, atol=1e-4):
                 return report(False, where + hint)
-        if np.isclose(value, _subtb_reference(terms, 1.0), rtol=1e-3, atol=1e-4):
+        if np.isclose(value, subtb_reference(terms, 1.0), rtol=1e-3, atol=1e-4):
             return report(False, where + "every pair has the same weight: weight a pair (i, j) by lambda**(j - i).")
         return report(
             False,

@@ -1,0 +1,348 @@
+"""Training from the host: the pure core of :mod:`gfn_teach.train`, driven chunk by chunk.
+
+:class:`Trainer` runs ``eval_every`` steps and an exact evaluation as one compiled call
+(:func:`gfn_teach.train.train_chunk`), so the host only wakes up between chunks: to advance
+the progress bar, store a history row, time the run, stop on Ctrl-C and check that the loss
+and the parameters stayed finite. With ``n_seeds`` the seeds run at once (``vmap``), split
+over the devices when there are several. The chunk is compiled by ``jit`` for its static
+arguments only (the environment, the loss function, the batch size, the number of steps and
+of seeds), so Trainers that differ in the seed, the number of steps or any
+:class:`~gfn_teach.train.Hyperparams` (learning rates, exploration, SubTB's lambda) reuse
+one compilation through ``jit``'s own cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import signal
+import sys
+import threading
+import time
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from .config import TrainConfig, is_integer
+from .environment import Environment
+from .hypergrid import Hypergrid, HypergridReward
+from .losses import LOSSES
+from .memory import check_training_fits
+from .speedups import compiler_options, on_visited_rows, place_seeds, seed_mesh, split_seeds_over
+from .train import MAX_EXACT_STATES, EvalRecord, Hyperparams, TrainState, init_state, train_chunk
+
+# Name of the vmapped seed axis (see Trainer.seed_index).
+SEED_AXIS = "seed"
+# The built-in losses run the network on 1/8, 2/8, ... or all of a batch's rows, whichever
+# is the fewest that holds the visited nodes (gfn_teach.speedups.on_visited_rows).
+ROW_BUCKETS = 8
+
+
+def run_chunk_on_seeds(state, hparams, target, *, n_steps, env, loss_fn, batch_size, loss, n_seeds, mesh):
+    """:func:`~gfn_teach.train.train_chunk` on one seed, or with ``n_seeds`` on every seed of
+    ``state`` (``vmap`` over its leading axis, named ``SEED_AXIS``; ``hparams`` and
+    ``target`` shared), split over the devices of ``mesh`` when it is not None."""
+    chunk = lambda state, hparams, target: train_chunk(
+        state, hparams, n_steps, env, loss_fn, batch_size, target, loss
+    )
+    if n_seeds is None:
+        return chunk(state, hparams, target)
+    seeds = eqx.filter_vmap(chunk, in_axes=(eqx.if_array(0), None, None), axis_name=SEED_AXIS)
+    if mesh is not None:
+        seeds = split_seeds_over(mesh, seeds)
+    return seeds(state, hparams, target)
+
+
+@functools.cache
+def compiled_chunk(options: tuple):
+    """:func:`run_chunk_on_seeds` under ``jit`` with these XLA ``options`` (key, value pairs).
+    ``jit`` keeps one program for each set of static (keyword) arguments."""
+    return eqx.filter_jit(run_chunk_on_seeds, compiler_options=dict(options))
+
+
+class MethodLoss(eqx.Module):
+    """A Trainer subclass's ``loss(self, policy, traj)`` as a loss function. It stands for that
+    very Trainer, so each such Trainer compiles its own program."""
+
+    trainer: "Trainer"
+
+    def __call__(self, policy, env, traj, **loss_kwargs):
+        return self.trainer.loss(policy, traj)
+
+
+class Trainer:
+    """Compiled training for one configuration (and optionally several seeds at once).
+
+    Args:
+        config: the run's settings.
+        env: an environment to use instead of ``config.make_env()``: a :class:`Hypergrid`
+            (e.g. with a custom reward) with the config's ``dim`` and ``side``, or any other
+            :class:`Environment` (then the config's grid settings must keep their defaults;
+            see :meth:`TrainConfig.check_env`).
+        n_seeds: if given, train this many seeds at once with ``vmap``; every array in the
+            state and the history gains a leading seed axis.
+        split_over_devices: with ``n_seeds``, split the seeds over the local devices when
+            there are several (see :func:`seed_mesh`); False keeps them on one device.
+        row_buckets: the built-in losses run the network on the visited rows only, compiled
+            for this many batch sizes (:func:`gfn_teach.speedups.on_visited_rows`). The
+            default pays on long runs; 1 (every row, one size) compiles in about half the
+            time and suits runs of a few hundred steps. The results agree up to float rounding.
+
+    Raises ``ValueError`` before allocating anything if the run cannot fit in the device's
+    memory (:func:`gfn_teach.memory.check_training_fits`).
+
+    Compatibility path, until the chapters pass a ``loss_fn`` to :func:`gfn_teach.make_train`:
+    a subclass may override ``loss(self, policy, traj)`` (run on every row), and read
+    :meth:`seed_index` in it.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        env: Environment | None = None,
+        n_seeds: int | None = None,
+        split_over_devices: bool = True,
+        row_buckets: int = ROW_BUCKETS,
+    ):
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if n_seeds is not None and not (is_integer(n_seeds) and n_seeds >= 1):
+            raise ValueError(f"n_seeds must be None or an integer >= 1, got {n_seeds!r}")
+        if not (is_integer(row_buckets) and row_buckets >= 1):
+            raise ValueError(f"row_buckets must be an integer >= 1, got {row_buckets!r}")
+        if env is not None:
+            config.check_env(env)
+        env = config.make_env() if env is None else env
+        n_seeds = None if n_seeds is None else int(n_seeds)
+        check_training_fits(memory_sizes(config, env), MAX_EXACT_STATES, n_seeds or 1)
+        self.config = config
+        self.env = env
+        self.n_seeds = n_seeds
+        self.row_buckets = int(row_buckets)
+        self.exact = self.env.n_states <= MAX_EXACT_STATES
+        self.target = self.env.true_distribution() if self.exact else None
+        # Metrics the environment cannot give are left out of the history (never 0).
+        self.has_modes = self.env.mode_ids() is not None
+        self.marginal_shape = marginal_shape(self.env)
+        self.hparams = Hyperparams.from_config(config)
+        self.mesh = seed_mesh(n_seeds) if n_seeds is not None and split_over_devices else None
+        self.loss_fn = self.make_loss_fn()
+
+    def make_loss_fn(self):
+        """The loss the chunks train: the config's, on the visited rows (``row_buckets``), or
+        a subclass's own ``loss`` on every row."""
+        if type(self).loss is not Trainer.loss:
+            return MethodLoss(self)
+        loss_fn = LOSSES[self.config.loss]
+        return loss_fn if self.row_buckets == 1 else on_visited_rows(loss_fn, self.row_buckets)
+
+    def loss(self, policy, traj) -> jax.Array:
+        """The configured objective on a batch of trajectories; override it in a subclass to
+        train another objective (chapter 9 does)."""
+        return LOSSES[self.config.loss](policy, self.env, traj, **self.hparams.loss_kwargs)
+
+    def seed_index(self) -> jax.Array:
+        """Inside a subclass's ``loss``: which seed is being computed (0 without ``n_seeds``)."""
+        if self.n_seeds is None:
+            return jnp.array(0, jnp.int32)
+        index = jax.lax.axis_index(SEED_AXIS)
+        if self.mesh is not None:  # each device holds a consecutive block of the seeds
+            index = jax.lax.axis_index("devices") * (self.n_seeds // self.mesh.size) + index
+        return index
+
+    def run_chunk(self, state: TrainState, n_steps: int) -> tuple[TrainState, EvalRecord]:
+        """``n_steps`` training steps then an exact evaluation, compiled.
+
+        ``n_steps`` is static: at most two compilations (full chunks and a shorter last one
+        when eval_every does not divide steps), shared with every Trainer whose environment,
+        loss, batch size and seeds are the same.
+        """
+        program = compiled_chunk(tuple(sorted(compiler_options().items())))
+        config = self.config
+        return program(
+            state, self.hparams, self.target, n_steps=n_steps, env=self.env, loss_fn=self.loss_fn,
+            batch_size=config.batch_size, loss=config.loss, n_seeds=self.n_seeds, mesh=self.mesh,
+        )
+
+    def keys(self) -> jax.Array:
+        """The PRNG key(s) for ``config.seed`` (one per seed when ``n_seeds`` is set)."""
+        key = jax.random.PRNGKey(self.config.seed)
+        return key if self.n_seeds is None else jax.random.split(key, self.n_seeds)
+
+    def init(self, key: jax.Array) -> TrainState:
+        """A fresh state from ``key`` (with ``n_seeds``: one key per seed, see :meth:`keys`).
+
+        Not jitted: each seed is initialised eagerly, exactly as a single-seed Trainer
+        would from its key, and the seeds are stacked. Eager ops are compiled once per shape
+        and cached, so every later Trainer, whatever its number of seeds, reuses them (a
+        jitted or vmapped init recompiles the random MLP initialisation, about 3 s on CPU,
+        for each new Trainer or number of seeds).
+        """
+        if self.n_seeds is None:
+            return init_state(self.config, self.env, key)
+        seeds = [init_state(self.config, self.env, seed_key) for seed_key in key]
+        _, static = eqx.partition(seeds[0], eqx.is_array)
+        arrays = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[eqx.filter(s, eqx.is_array) for s in seeds])
+        state = eqx.combine(arrays, static)
+        return state if self.mesh is None else place_seeds(state, self.mesh)
+
+    def chunk_sizes(self, steps: int | None = None) -> list[int]:
+        """``steps`` (default ``config.steps``) cut into chunks of ``eval_every`` and a rest."""
+        steps = self.config.steps if steps is None else int(steps)
+        full, rest = divmod(steps, self.config.eval_every)
+        return [self.config.eval_every] * full + ([rest] if rest else [])
+
+    def fit(
+        self, state: TrainState | None = None, progress: bool = True, steps: int | None = None
+    ) -> "TrainResult":
+        """Train for ``steps`` (default ``config.steps``) from ``state`` (a fresh one by default).
+
+        After each chunk the host checks the chunk's ``first_nonfinite_step``: on the first
+        non-finite loss or parameter, training stops and :class:`TrainingDiverged` is raised,
+        holding the result of the chunks before it. Ctrl-C (SIGINT) stops training after the
+        current chunk and returns the chunks done so far, with ``interrupted=True``; a second
+        Ctrl-C aborts at once. To resume a state, pass ``steps=config.steps - state.step``.
+        """
+        if steps is not None and not (is_integer(steps) and 0 <= steps <= self.config.steps):
+            raise ValueError(f"steps must be an integer in [0, config.steps={self.config.steps}], got {steps!r}")
+        if state is None:
+            state = self.init(self.keys())
+        elif self.mesh is not None:  # a state from elsewhere: split it like a fresh one
+            state = place_seeds(state, self.mesh)
+        chunks = self.chunk_sizes(steps)
+        history, compile_seconds, run_seconds, done = [], 0.0, 0.0, 0
+        bar = tqdm(total=sum(chunks), disable=not progress, desc=f"{self.config.loss}")
+        with bar, stop_on_interrupt() as interrupt:
+            for i, n in enumerate(chunks):
+                start = time.perf_counter()
+                new_state, record = self.run_chunk(state, n)
+                record = jax.device_get(record)  # the one host round trip per chunk
+                elapsed = time.perf_counter() - start
+                if np.any(record.first_nonfinite_step >= 0):
+                    bar.close()
+                    partial = self._result(state, history, compile_seconds, run_seconds, done, True)
+                    raise TrainingDiverged(self._diverged_message(record), partial)
+                state, done = new_state, done + n
+                if i == 0:
+                    compile_seconds = elapsed
+                else:
+                    run_seconds += elapsed
+                history.append(record)
+                bar.update(n)
+                bar.set_postfix(tv=f"{np.mean(record.exact_tv):.3f}", loss=f"{np.mean(record.loss):.3g}")
+                if interrupt.is_set() and done < sum(chunks):
+                    return self._result(state, history, compile_seconds, run_seconds, done, True)
+        return self._result(state, history, compile_seconds, run_seconds, done, False)
+
+    def _result(self, state, history, compile_seconds, run_seconds, done, interrupted):
+        """The :class:`TrainResult` of the chunks in ``history`` (``done`` steps in all)."""
+        first = self.chunk_sizes(done)[0] if done else 0
+        steps_per_second = (done - first) / run_seconds if run_seconds > 0 else float("nan")
+        if run_seconds > 0:  # the first chunk's own steps ran at the later chunks' speed
+            compile_seconds = max(compile_seconds - first / steps_per_second, 0.0)
+        history = stack_history(history, self.left_out()) if history else {}
+        return TrainResult(state, history, compile_seconds, steps_per_second, interrupted)
+
+    def left_out(self) -> tuple[str, ...]:
+        """History entries this environment cannot give: absent, never 0."""
+        return (() if self.has_modes else ("modes_found",)) + (
+            () if self.marginal_shape is not None else ("marginal",)
+        )
+
+    def _diverged_message(self, record: EvalRecord) -> str:
+        """One line: where training stopped being finite, and what usually causes it."""
+        steps = np.atleast_1d(record.first_nonfinite_step)
+        seed = int(np.argmax(steps >= 0))
+        where = f"step {int(steps[seed])}" + (f" (seed {seed})" if self.n_seeds is not None else "")
+        config = self.config
+        rates = f"lr={config.lr:g}" + (f", lr_log_z={config.lr_log_z:g}" if config.loss == "tb" else "")
+        reward = getattr(self.env, "reward", None)
+        if isinstance(reward, HypergridReward):
+            rewards = f"R from {reward.r0:g} to {sum(reward):g}"
+        elif isinstance(self.env, Hypergrid) or not self.exact:
+            rewards = "a custom reward function"
+        else:
+            log_r = np.asarray(self.env.log_terminal_reward(self.env.all_states()))
+            log_r = log_r[np.isfinite(log_r)]
+            rewards = f"R from {np.exp(log_r.min()):.3g} to {np.exp(log_r.max()):.3g}"
+        return (
+            f"training diverged at {where}: the loss or the parameters are not finite; likely "
+            f"causes: a learning rate too large ({rates}) or a reward range too wide ({rewards})"
+        )
+
+
+class TrainingDiverged(RuntimeError):
+    """Training reached a non-finite loss or parameters. ``result`` holds the finite chunks
+    before it (its ``state`` is the last finite one; it is not a finished run)."""
+
+    def __init__(self, message: str, result: "TrainResult"):
+        super().__init__(message)
+        self.result = result
+
+
+@contextlib.contextmanager
+def stop_on_interrupt():
+    """Within the block, a first Ctrl-C (SIGINT) sets the yielded event instead of raising,
+    with a one-line note on stderr; a second one raises ``KeyboardInterrupt``. Outside the
+    main thread (where signals cannot be caught) the event is never set."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+
+    def handler(signum, frame):
+        if event.is_set():
+            raise KeyboardInterrupt
+        event.set()
+        tqdm.write("Ctrl-C: stopping after the current chunk (press it again to abort)", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class TrainResult(NamedTuple):
+    state: TrainState
+    history: dict  # name -> numpy array, one entry per evaluation
+    compile_seconds: float  # first chunk's wall time less its steps at the later speed
+    steps_per_second: float  # after compilation (all later chunks); NaN with a single chunk
+    interrupted: bool = False  # True when stopped early (Ctrl-C, or in TrainingDiverged.result)
+
+
+def stack_history(records: list[EvalRecord], left_out: tuple[str, ...] = ()) -> dict:
+    """A list of records -> a dict of arrays with a leading evaluation axis. The finiteness
+    check, ``first_nonfinite_step``, is left out (a returned history is finite), and so are
+    the ``left_out`` metrics (those the environment cannot give)."""
+    names = [n for n in EvalRecord._fields if n != "first_nonfinite_step" and n not in left_out]
+    return {name: np.stack([getattr(r, name) for r in records]) for name in names}
+
+
+def marginal_shape(env: Environment) -> tuple[int, ...] | None:
+    """The shape of ``env.marginal`` of a distribution, or None when it gives none."""
+    picture = jax.eval_shape(env.marginal, jax.ShapeDtypeStruct((env.n_states,), jnp.float32))
+    return None if picture is None else tuple(picture.shape)
+
+
+def memory_sizes(config: TrainConfig, env: Environment) -> dict:
+    """The sizes :func:`gfn_teach.memory.check_training_fits` needs: the config's fields, and
+    for an environment other than the hypergrid its own sizes."""
+    sizes = dataclasses.asdict(config)
+    if not isinstance(env, Hypergrid):
+        picture = marginal_shape(env)
+        sizes.update(env="other", env_sizes=(
+            float(env.n_states), env.max_length, env.obs_size, env.n_actions, env.state_size,
+            0 if picture is None else int(np.prod(picture)),
+        ))
+    return sizes
+
+
+def train(config: TrainConfig, env: Environment | None = None, progress: bool = True) -> TrainResult:
+    """Train one configuration with a progress bar; the simplest entry point."""
+    return Trainer(config, env).fit(progress=progress)
