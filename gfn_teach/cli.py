@@ -44,6 +44,11 @@ class Terminated(BaseException):
     """SIGTERM arrived: raised like ``KeyboardInterrupt``, so that every ``finally`` cleans up."""
 
 
+# Where each loss's estimate of log Z comes from (metrics.json).
+LOG_Z_SOURCES = {"tb": "learned log Z", "fm": "log of the flow out of s0 (its edge flows)",
+                 "mdb": "log R(s0) - log P_F(stop | s0)"}
+
+
 def _terminate(signum, frame):
     raise Terminated
 
@@ -167,7 +172,7 @@ def run_metrics(trainer, result, config: TrainConfig, train_seconds: float) -> d
         "exact_evaluation_skipped": None if trainer.exact else skipped_reason(trainer),
         "log_z_true": _finite(trainer.env.log_partition()),
         "log_z": _finite(history["log_z"][-1]),
-        "log_z_source": "learned log Z" if config.loss == "tb" else "log F(s0) from the flow head",
+        "log_z_source": LOG_Z_SOURCES.get(config.loss, "log F(s0) from the flow head"),
         "modes_found": int(history["modes_found"][-1]) if "modes_found" in history else None,
         "n_modes": trainer.env.n_modes,
         "steps_to_tv_0.05": int(history["step"][below[0]]) if below.size else None,

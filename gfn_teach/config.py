@@ -20,7 +20,7 @@ from .memory import n_states
 ENV_NAMES = ("hypergrid", "lego")
 # Settings of the hypergrid only: any other environment needs them left at their defaults.
 HYPERGRID_FIELDS = ("dim", "side", "reward", "r0", "r1", "r2")
-LOSS_NAMES = ("fm", "db", "tb", "subtb")
+LOSS_NAMES = ("fm", "db", "tb", "subtb", "mdb")
 # Settings of one loss only: any other loss needs them left at their defaults.
 LOSS_FIELDS = {"lr_log_z": "tb", "subtb_lambda": "subtb"}
 POLICY_NAMES = ("mlp", "tabular")
@@ -171,6 +171,11 @@ class TrainConfig:
                     f"{name} applies to loss {loss!r} only, not to loss {self.loss!r}; leave it "
                     f"at its default ({_DEFAULTS[name]!r})"
                 )
+        if self.loss == "mdb" and self.env == "lego":
+            raise ValueError(
+                "loss 'mdb' needs an environment where every state can stop; env 'lego' cannot "
+                "stop at the empty baseplate (use env 'hypergrid', or another loss)"
+            )
         if self.policy == "tabular" and self.env == "hypergrid" and n_states(self.dim, self.side) > 1_000_000:
             raise ValueError(
                 f"policy 'tabular' needs side**dim <= 1,000,000 states, got {n_states(self.dim, self.side):.6g}"

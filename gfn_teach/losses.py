@@ -208,4 +208,5 @@ LOSSES = {
     "db": detailed_balance,
     "tb": trajectory_balance,
     "subtb": subtrajectory_balance,
+    "mdb": modified_detailed_balance,
 }

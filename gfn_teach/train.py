@@ -28,7 +28,7 @@ from .environment import Environment
 from .exact import terminal_distribution
 from .losses import LOSSES
 from .metrics import DistributionMetrics, compare, modes_found
-from .policy import INVALID_LOGIT, MLPPolicy, TabularPolicy, evaluate_states
+from .policy import INVALID_LOGIT, MLPPolicy, TabularPolicy, evaluate_states, log_probs
 from .rollout import forward_rollout
 
 # Environments with more states are not evaluated exactly (the exact metrics come out as NaN).
@@ -146,7 +146,8 @@ def scan_state(step: Callable, state: eqx.Module, length: int):
 def log_z_estimate(policy, env: Environment, loss: str) -> jax.Array:
     """What the policy believes ``log Z`` is: the learned scalar for TB, else the flow at s0.
 
-    For FM the flow at the start is its total out-flow, the logsumexp of its edge flows.
+    For FM the flow at the start is its total out-flow, the logsumexp of its edge flows; for
+    modified DB, which has no flow head, :math:`\log R(s_0) - \log P_F(\text{stop} \mid s_0)`.
     """
     start = env.reset(1)
     out = evaluate_states(policy, env, start)
@@ -155,6 +156,9 @@ def log_z_estimate(policy, env: Environment, loss: str) -> jax.Array:
     if loss == "fm":
         valid = env.forward_valid(start[0])
         return jax.nn.logsumexp(jnp.where(valid, out.forward_logits[0], INVALID_LOGIT))
+    if loss == "mdb":  # F(s0) = R(s0) / P_F(stop | s0)
+        log_pf, _ = log_probs(out, env, start)
+        return env.log_reward(start)[0] - log_pf[0, env.stop_action]
     return out.log_flow[0]
 
 

@@ -169,3 +169,12 @@ def test_modified_db_is_zero_at_exact_flows_positive_elsewhere_and_matches_a_loo
     assert loss > 1e-3 and np.isclose(loss, mdb_by_hand(wrong, env, traj), rtol=1e-4)
     grads = eqx.filter_grad(g.modified_detailed_balance)(wrong, env, traj)
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(grads))
+
+
+def test_mdb_trains_on_the_grid_and_is_refused_where_a_state_cannot_stop():
+    config = g.TrainConfig(loss="mdb", side=8, hidden=64, steps=1500, eval_every=500)
+    history = g.train(config, progress=False).history
+    true_log_z = float(g.Hypergrid(2, 8).log_partition())
+    assert history["exact_tv"][-1] < 0.05 and abs(history["log_z"][-1] - true_log_z) < 0.05
+    with pytest.raises(ValueError, match="every state can stop"):
+        g.TrainConfig(env="lego", loss="mdb")
