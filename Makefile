@@ -94,8 +94,9 @@ book: $(STAMP) $(MATHJAX_STAMP)
 
 # Execute chapters in place (their committed outputs are what the book shows and nbval compares):
 #   make execute CHAPTERS=book/05_trajectory_balance.ipynb   (default: every chapter)
+# Without the compilation cache: the runtime lines it writes are what a reader's first run costs.
 execute: $(STAMP)
-	$(BIN)/python tests/execute.py $(CHAPTERS)
+	env -u JAX_COMPILATION_CACHE_DIR $(BIN)/python tests/execute.py $(CHAPTERS)
 
 # ---------------------------------------------------------------- tests
 test: $(STAMP)
