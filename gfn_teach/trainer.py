@@ -32,7 +32,7 @@ from .config import TrainConfig, is_integer
 from .environment import Environment
 from .hypergrid import Hypergrid, HypergridReward
 from .losses import LOSSES
-from .memory import check_training_fits
+from .memory import check_training_fits, describe
 from .speedups import compiler_options, on_visited_rows, place_seeds, seed_mesh, split_seeds_over
 from .train import MAX_EXACT_STATES, EvalRecord, Hyperparams, TrainState, init_state, train_chunk
 
@@ -212,8 +212,10 @@ class Trainer:
             raise ValueError(f"steps must be an integer in [0, config.steps={self.config.steps}], got {steps!r}")
         if state is None:
             state = self.init(self.keys())
-        elif self.mesh is not None:  # a state from elsewhere: split it like a fresh one
-            state = place_seeds(state, self.mesh)
+        else:
+            self.check_state(state)
+            if self.mesh is not None:  # a state from elsewhere: split it like a fresh one
+                state = place_seeds(state, self.mesh)
         chunks = self.chunk_sizes(steps)
         history, compile_seconds, run_seconds, done = [], 0.0, 0.0, 0
         bar = tqdm(total=sum(chunks), disable=not progress, desc=f"{self.config.loss}")
@@ -238,6 +240,27 @@ class Trainer:
                 if interrupt.is_set() and done < sum(chunks):
                     return self._result(state, history, compile_seconds, run_seconds, done, True)
         return self._result(state, history, compile_seconds, run_seconds, done, False)
+
+    def check_state(self, state) -> None:
+        """``ValueError`` in one line unless ``state`` has the structure and shapes of this
+        trainer's own states (a checkpoint of another environment, policy or seed count)."""
+        want = eqx.filter_eval_shape(self.init, self.keys())
+
+        def layout(tree):  # arrays, or their shapes (from eval_shape)
+            is_leaf = lambda x: eqx.is_array(x) or isinstance(x, jax.ShapeDtypeStruct)
+            leaves, structure = jax.tree.flatten(eqx.filter(tree, is_leaf))
+            return structure, [(np.shape(leaf), np.dtype(leaf.dtype)) for leaf in leaves]
+
+        try:
+            same = layout(state) == layout(want)
+        except Exception:  # not a pytree of the same kind at all
+            same = False
+        if not same:
+            raise ValueError(
+                f"the state does not fit this Trainer ({describe(self.env)}, policy "
+                f"{self.config.policy!r}, {self.n_seeds or 1} seed(s)): it was made for another "
+                "environment, policy or number of seeds"
+            )
 
     def _result(self, state, history, compile_seconds, run_seconds, done, interrupted):
         """The :class:`TrainResult` of the chunks in ``history`` (``done`` steps in all)."""

@@ -400,3 +400,17 @@ def test_a_lambda_by_seed_sweep_is_one_vmapped_program():
     np.testing.assert_allclose(history.exact_tv[2, 1], alone.exact_tv, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(history.loss[2, 1], alone.loss, rtol=1e-4, atol=1e-5)
     assert not np.allclose(history.loss[0, 1], history.loss[3, 1])
+
+
+def test_fit_refuses_a_state_of_another_environment_policy_or_seed_count():
+    grid = g.Trainer(g.TrainConfig(side=4, hidden=8, steps=10, eval_every=10))
+    others = [
+        g.Trainer(g.TrainConfig(env="lego", hidden=8, steps=10, eval_every=10)),
+        g.Trainer(g.TrainConfig(side=5, hidden=8, steps=10, eval_every=10)),
+        g.Trainer(g.TrainConfig(side=4, hidden=8, steps=10, eval_every=10, policy="tabular")),
+        g.Trainer(g.TrainConfig(side=4, hidden=8, steps=10, eval_every=10), n_seeds=2),
+    ]
+    for other in others:
+        with pytest.raises(ValueError, match=r"^the state does not fit this Trainer \(Hypergrid\(dim=2, side=4\)"):
+            grid.fit(state=other.init(other.keys()), progress=False)
+    assert grid.fit(state=grid.init(grid.keys()), progress=False).history["step"][-1] == 10
