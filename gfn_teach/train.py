@@ -52,7 +52,9 @@ class Hyperparams(NamedTuple):
 
     Exploration decays linearly over :math:`T` = ``exploration_steps`` steps,
     :math:`\varepsilon_t = (\varepsilon_\text{start} - \varepsilon_\text{end})(1 - \min(t, T)/T)
-    + \varepsilon_\text{end}`, as ``optax.linear_schedule`` computes it.
+    + \varepsilon_\text{end}`, as ``optax.linear_schedule`` computes it for :math:`T \ge 1`.
+    ``exploration_steps=0`` counts as :math:`T = 1` (:math:`\varepsilon_\text{start}` at step 0
+    only), where optax would keep :math:`\varepsilon_\text{start}` throughout.
     """
 
     lr: jax.Array  # [] float32: Adam's learning rate for the network
