@@ -7,6 +7,7 @@ that says what to do. Here it runs with pip replaced by a recorder.
 
 import importlib.util
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def test_install_keeps_the_runtimes_jax(install_cell, without_gfn_teach, capsys)
     (command,) = calls
     assert command[1:4] == ["-m", "pip", "install"] and URL in command
     assert f"jax=={jax.__version__}" in command
-    assert capsys.readouterr().out.startswith(f"JAX {jax.__version__} on {jax.default_backend()}")
+    assert re.match(rf"JAX {re.escape(jax.__version__)} on \d+ x \S", capsys.readouterr().out)  # "on 2 x cpu"
 
 
 def test_failed_install_stops_with_one_line_saying_what_to_do(install_cell, without_gfn_teach):
