@@ -9,6 +9,8 @@ import os
 import pickle
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -698,3 +700,22 @@ def test_sigterm_during_training_writes_nothing_and_restores_the_handlers(in_tmp
     assert error_line(capsys) == "python -m gfn_teach train: terminated (SIGTERM); nothing was written"
     assert list(in_tmp.iterdir()) == []
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def test_ctrl_c_while_starting_is_one_line():
+    """SIGINT while `python -m gfn_teach` still imports JAX: one line and status 130 (issue 21, item 14)."""
+    process = subprocess.Popen([sys.executable, "-m", "gfn_teach", "train", "--help"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)  # the interpreter has started; importing JAX takes longer than this
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err == "python -m gfn_teach: interrupted while starting; nothing was done\n"
+
+
+def test_a_library_import_keeps_pythons_keyboard_interrupt():
+    import gfn_teach._startup as startup
+
+    before = signal.getsignal(signal.SIGINT)
+    with startup.quiet_interrupt_while_importing():  # not run as `python -m`: nothing changes
+        assert signal.getsignal(signal.SIGINT) is before
