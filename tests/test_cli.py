@@ -32,7 +32,7 @@ def test_train_then_sample(tmp_path, capsys):
     "argv,message",
     [
         (["train", "--steps", "abc", "--out", "x"], "argument --steps: invalid int value: 'abc'"),
-        (["train", "--loss", "xx", "--out", "x"], "loss must be one of fm, db, tb, subtb, got 'xx'"),
+        (["train", "--loss", "xx", "--out", "x"], "loss must be one of fm, db, tb, subtb, mdb, got 'xx'"),
         (["train", "--batch-size", "0", "--out", "x"], "batch_size must be an integer >= 1, got 0"),
         (["train", "--r0", "0", "--out", "x"], "R0 must be > 0"),
         (["sample", "--run", "/nonexistent", "--out", "s.npy"], "not a gfn_teach run directory"),

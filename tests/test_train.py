@@ -226,7 +226,7 @@ def test_make_train_is_pure_and_vmappable():
 @pytest.mark.parametrize(
     "field,value,match",
     [
-        ("loss", "xx", "loss must be one of fm, db, tb, subtb, got 'xx'"),
+        ("loss", "xx", "loss must be one of fm, db, tb, subtb, mdb, got 'xx'"),
         ("steps", 0, r"steps must be an integer in \[1, 2147483647\] \(the step counter is int32\), got 0"),
         ("batch_size", 2.5, "batch_size must be an integer >= 1"),
         ("side", 1, "side must be an integer >= 2"),
@@ -326,7 +326,7 @@ def test_runs_that_differ_only_in_seed_steps_or_hyperparameters_compile_once():
         exploring = g.Trainer(config, n_seeds=2).fit(progress=False).history
     assert first.count("jit(run_chunk_on_seeds)") == 1
     changes = [dict(seed=3), dict(steps=150), dict(epsilon_start=0.0), dict(exploration_steps=7),
-               dict(epsilon_start=0.5, epsilon_end=0.1), dict(lr=2e-3, lr_log_z=0.05), dict(subtb_lambda=2.0)]
+               dict(epsilon_start=0.5, epsilon_end=0.1), dict(lr=2e-3), dict(subtb_lambda=2.0)]  # lr_log_z: TB only
     runs = []
     with compilations() as later:
         for change in changes:
