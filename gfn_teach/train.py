@@ -146,7 +146,7 @@ def scan_state(step: Callable, state: eqx.Module, length: int):
 
 
 def log_z_estimate(policy, env: Environment, loss: str) -> jax.Array:
-    """What the policy believes ``log Z`` is: the learned scalar for TB, else the flow at s0.
+    r"""What the policy believes ``log Z`` is: the learned scalar for TB, else the flow at s0.
 
     For FM the flow at the start is its total out-flow, the logsumexp of its edge flows; for
     modified DB, which has no flow head, :math:`\log R(s_0) - \log P_F(\text{stop} \mid s_0)`.

@@ -702,11 +702,34 @@ def test_sigterm_during_training_writes_nothing_and_restores_the_handlers(in_tmp
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
 
 
-def test_ctrl_c_while_starting_is_one_line():
+# A hook that holds the import of JAX until the test has sent its signal, so the test does not
+# depend on how fast this machine imports JAX (a fast machine once finished `--help` first).
+SLOW_JAX_IMPORT = """
+import os, sys, time
+
+class HoldJax:
+    def find_spec(self, name, path=None, target=None):
+        if name == "jax":
+            open(os.environ["JAX_IMPORT_STARTED"], "w").close()
+            time.sleep(60)
+        return None
+
+sys.meta_path.insert(0, HoldJax())
+"""
+
+
+def test_ctrl_c_while_starting_is_one_line(tmp_path):
     """SIGINT while `python -m gfn_teach` still imports JAX: one line and status 130 (issue 21, item 14)."""
-    process = subprocess.Popen([sys.executable, "-m", "gfn_teach", "train", "--help"],
+    (tmp_path / "sitecustomize.py").write_text(SLOW_JAX_IMPORT)
+    started = tmp_path / "jax-import-started"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "JAX_IMPORT_STARTED": str(started)}
+    process = subprocess.Popen([sys.executable, "-m", "gfn_teach", "train", "--help"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.3)  # the interpreter has started; importing JAX takes longer than this
+    deadline = time.monotonic() + 60
+    while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert started.exists(), "the package never started importing JAX"
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130
