@@ -51,7 +51,7 @@ PERTURBATION := --xla_cpu_max_isa=SSE4_2 --xla_cpu_enable_fast_math=true
 BOOK_BUILD := $(BIN)/jupyter-book build . --all -W -n --keep-going
 NOTEBOOKS  := $(wildcard book/*.ipynb)
 
-.PHONY: help install execute book mathjax chromium test test-unit test-nbval test-colab test-book test-browser train bench clean distclean
+.PHONY: help install prepare execute book mathjax chromium test test-unit test-nbval test-colab test-book test-browser train bench clean distclean
 
 help:
 	@echo "make book   - build the book (strict) into _build/html"
@@ -68,6 +68,9 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 install: $(STAMP)
+
+prepare: $(STAMP) $(MATHJAX_STAMP) chromium
+	$(BIN)/python tests/colab_like.py --prepare
 
 $(MATHJAX_STAMP):
 	rm -rf $(MATHJAX_SITE) .cache/npm
@@ -99,8 +102,14 @@ execute: $(STAMP)
 	env -u JAX_COMPILATION_CACHE_DIR $(BIN)/python tests/execute.py $(CHAPTERS)
 
 # ---------------------------------------------------------------- tests
+# What the later checks install (the Colab-like venv, MathJax, Chromium) is mostly download and
+# unpacking: it is prepared in the background while the unit tests keep both cores busy.
 test: $(STAMP)
-	$(MAKE) --no-print-directory test-unit
+	@mkdir -p .cache; \
+	$(MAKE) --no-print-directory prepare > .cache/prepare.log 2>&1 & prepare=$$!; \
+	$(MAKE) --no-print-directory test-unit; unit=$$?; \
+	wait $$prepare || { echo "preparing the later checks failed:"; cat .cache/prepare.log; exit 1; }; \
+	test $$unit = 0
 	$(MAKE) --no-print-directory test-nbval
 	$(MAKE) --no-print-directory test-colab
 	$(MAKE) --no-print-directory test-book

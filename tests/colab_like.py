@@ -161,7 +161,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", help="chapters to run (default: book/*.ipynb)")
     parser.add_argument("--execute", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", action="store_true",
+                        help="only create the Colab-like venv (make test does it while the unit tests run)")
     args = parser.parse_args()
+    if args.prepare:
+        ensure_colab_venv()
+        return 0
     chapters = [str(Path(c).resolve()) for c in args.chapters] or [
         str(p) for p in sorted((ROOT / "book").glob("*.ipynb"))
     ]
