@@ -1,7 +1,35 @@
-import jax
-import pytest
+"""Shared fixtures, and how the unit tests compile.
 
-import gfn_teach as g
+The unit tests check the maths and the plumbing, not the speed: they compile with most of XLA's
+optimisations off (``JAX_DISABLE_MOST_OPTIMIZATIONS=1``, set before JAX is imported and inherited
+by the tests' subprocesses), which makes the whole suite about a fifth quicker. The chapters
+(nbval, the Colab-like run) keep JAX's defaults, as readers run them. A test about the optimised
+compile itself is marked ``@pytest.mark.optimized``. ``JAX_DISABLE_MOST_OPTIMIZATIONS=0 pytest``
+runs everything optimised.
+"""
+
+import os
+
+os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+import gfn_teach as g  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def optimized_when_marked(request):
+    """``@pytest.mark.optimized`` tests compile with JAX's default optimisations."""
+    if request.node.get_closest_marker("optimized") is None:
+        yield
+        return
+    before = jax.config.values["jax_disable_most_optimizations"]
+    jax.config.update("jax_disable_most_optimizations", False)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_disable_most_optimizations", before)
 
 
 @pytest.fixture(scope="session")

@@ -28,9 +28,10 @@ PEER_KEYS = {"library", "version", "loss", "dim", "side", "steps", "seed", "comp
 @pytest.fixture(autouse=True)
 def cheap_compiles():
     """Compile with most XLA optimisations off: these runs check plumbing, not speed."""
+    before = jax.config.values["jax_disable_most_optimizations"]
     jax.config.update("jax_disable_most_optimizations", True)
     yield
-    jax.config.update("jax_disable_most_optimizations", False)
+    jax.config.update("jax_disable_most_optimizations", before)
 
 
 def run_script(monkeypatch, name, *argv):

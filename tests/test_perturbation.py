@@ -31,6 +31,7 @@ def perturbation() -> str:
 def final_numbers(xla_flags: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     env["XLA_FLAGS"] = xla_flags
+    env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "0"  # as the chapters compile (tests/conftest.py turns it on)
     done = subprocess.run([sys.executable, "-c", RUN], env=env, capture_output=True, text=True, check=True)
     return done.stdout.strip()
 
