@@ -35,11 +35,12 @@ def transition_matrix(env: Environment) -> np.ndarray:
     parents = np.where(np.asarray(graph.has_parent), np.asarray(graph.parent), -1)  # [N, P]
     proposals = np.concatenate([moves, parents], axis=1)  # [N, M]
     n, slots = env.n_states, proposals.shape[1]
+    x = np.repeat(np.arange(n), slots)
+    y = proposals.reshape(-1)
+    real = (y >= 0) & can_stop[x] & can_stop[np.maximum(y, 0)]  # a proposal both ends can stop at
+    x, y = x[real], y[real]
     kernel = np.zeros((n, n))
-    for x in np.flatnonzero(can_stop):
-        for y in proposals[x]:
-            if y >= 0 and can_stop[y]:
-                kernel[x, y] += np.exp(min(0.0, log_r[y] - log_r[x])) / slots
+    np.add.at(kernel, (x, y), np.exp(np.minimum(0.0, log_r[y] - log_r[x])) / slots)  # repeats add up
     kernel[np.arange(n), np.arange(n)] += 1.0 - kernel.sum(axis=1)
     return kernel
 
