@@ -28,10 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .config import TrainConfig
+from .config import TrainConfig, memory_sizes
 from .memory import check_training_fits
-from .train import TrainState, init_state
-from .trainer import MAX_EXACT_STATES, memory_sizes
+from .train import MAX_EXACT_STATES, TrainState, init_state
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.eqx"

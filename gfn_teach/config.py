@@ -10,6 +10,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .environment import Environment
@@ -250,3 +252,22 @@ _DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
 def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a valid JSON value")
+
+
+def marginal_shape(env: Environment) -> tuple[int, ...] | None:
+    """The shape of ``env.marginal`` of a distribution, or None when it gives none."""
+    picture = jax.eval_shape(env.marginal, jax.ShapeDtypeStruct((env.n_states,), jnp.float32))
+    return None if picture is None else tuple(picture.shape)
+
+
+def memory_sizes(config: TrainConfig, env: Environment) -> dict:
+    """The sizes :func:`gfn_teach.memory.check_training_fits` needs: the config's fields, and
+    for an environment other than the hypergrid its own sizes."""
+    sizes = dataclasses.asdict(config)
+    if not isinstance(env, Hypergrid):
+        picture = marginal_shape(env)
+        sizes.update(env="other", env_sizes=(
+            float(env.n_states), env.max_length, env.obs_size, env.n_actions, env.state_size,
+            0 if picture is None else int(np.prod(picture)),
+        ))
+    return sizes

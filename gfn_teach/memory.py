@@ -103,7 +103,7 @@ def check_grid_fits(env, row_width: int = 0, memory: int | None = None) -> None:
 def environment_sizes(sizes: dict) -> tuple[float, int, int, int, int, int]:
     """``(n_states, max_length, obs_size, n_actions, state_size, picture)`` of a run's
     environment: from ``dim`` and ``side`` for the hypergrid, else from the ``env_sizes``
-    entry that the caller added (see ``gfn_teach.trainer.memory_sizes``)."""
+    entry that the caller added (see ``gfn_teach.config.memory_sizes``)."""
     if sizes.get("env", "hypergrid") == "hypergrid":
         dim, side = sizes["dim"], sizes["side"]
         return n_states(dim, side), dim * (side - 1) + 1, dim * side, dim + 1, dim, side * side

@@ -23,10 +23,11 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .config import TrainConfig
+from .config import TrainConfig, memory_sizes
 from .environment import Environment
 from .exact import terminal_distribution
 from .losses import LOSSES
+from .memory import check_training_fits
 from .metrics import DistributionMetrics, compare, modes_found
 from .policy import INVALID_LOGIT, MLPPolicy, TabularPolicy, evaluate_states, log_probs
 from .rollout import forward_rollout
@@ -244,6 +245,7 @@ def make_train(config: TrainConfig, env: Environment | None = None, loss_fn: Cal
     if env is not None:
         config.check_env(env)
     env = config.make_env() if env is None else env
+    check_training_fits(memory_sizes(config, env), MAX_EXACT_STATES)  # one seed; a vmap multiplies it
     loss_fn = LOSSES[config.loss] if loss_fn is None else loss_fn
     target = env.true_distribution() if env.n_states <= MAX_EXACT_STATES else None
 

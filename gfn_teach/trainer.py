@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from .config import TrainConfig, is_integer
+from .config import TrainConfig, is_integer, marginal_shape, memory_sizes
 from .environment import Environment
 from .hypergrid import Hypergrid, HypergridReward
 from .losses import LOSSES
@@ -345,25 +345,6 @@ def stack_history(records: list[EvalRecord], left_out: tuple[str, ...] = ()) -> 
     the ``left_out`` metrics (those the environment cannot give)."""
     names = [n for n in EvalRecord._fields if n != "first_nonfinite_step" and n not in left_out]
     return {name: np.stack([getattr(r, name) for r in records]) for name in names}
-
-
-def marginal_shape(env: Environment) -> tuple[int, ...] | None:
-    """The shape of ``env.marginal`` of a distribution, or None when it gives none."""
-    picture = jax.eval_shape(env.marginal, jax.ShapeDtypeStruct((env.n_states,), jnp.float32))
-    return None if picture is None else tuple(picture.shape)
-
-
-def memory_sizes(config: TrainConfig, env: Environment) -> dict:
-    """The sizes :func:`gfn_teach.memory.check_training_fits` needs: the config's fields, and
-    for an environment other than the hypergrid its own sizes."""
-    sizes = dataclasses.asdict(config)
-    if not isinstance(env, Hypergrid):
-        picture = marginal_shape(env)
-        sizes.update(env="other", env_sizes=(
-            float(env.n_states), env.max_length, env.obs_size, env.n_actions, env.state_size,
-            0 if picture is None else int(np.prod(picture)),
-        ))
-    return sizes
 
 
 def train(config: TrainConfig, env: Environment | None = None, progress: bool = True) -> TrainResult:

@@ -223,6 +223,14 @@ def test_make_train_is_pure_and_vmappable():
         g.make_train(dataclasses.replace(config, steps=120))
 
 
+def test_make_train_refuses_a_run_too_large_for_the_machine_before_any_work(monkeypatch):
+    from gfn_teach import memory
+
+    monkeypatch.setattr(memory, "machine_memory", lambda: 8 * 10**9)
+    with pytest.raises(ValueError, match="the largest batch_size that fits is"):
+        g.make_train(g.TrainConfig(**{**SMALL, "batch_size": 10**8}))
+
+
 @pytest.mark.parametrize(
     "field,value,match",
     [
@@ -283,6 +291,7 @@ def test_subtb_matches_its_definition_for_lambda_below_and_above_one(lam):
         np.testing.assert_allclose(got, subtb_reference(g.trajectory_terms(p, env, batch), lam), rtol=2e-4)
 
 
+@pytest.mark.optimized
 def test_training_compiled_at_o2_on_cpu_gives_the_numbers_of_xla_defaults(monkeypatch):
     from gfn_teach import speedups
 
