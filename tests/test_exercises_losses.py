@@ -110,6 +110,23 @@ def test_db_residual_rejects_unmasked_softmax_and_wrong_stop_target(capsys):
     assert not check_db_residual(lambda policy, env, state, action: None)
 
 
+def test_db_residual_rejects_backward_policy_read_at_s(capsys):
+    """A plausible slip: P_B(s | s') taken from the heads at s instead of at s'."""
+
+    def pb_at_s(policy, env, state, action):
+        out = policy(env.observation(state))
+        log_pf = masked_log_softmax(out.forward_logits, env.forward_valid(state))[action]
+        next_state, is_stop = env.step(state, action)
+        next_out = policy(env.observation(next_state))
+        log_pb = masked_log_softmax(out.backward_logits, env.backward_valid(state))[action]
+        target = jnp.where(is_stop, env.log_reward(state), next_out.log_flow + log_pb)
+        return out.log_flow + log_pf - target
+
+    capsys.readouterr()
+    assert not check_db_residual(pb_at_s)
+    assert "backward log-probability" in capsys.readouterr().out
+
+
 # ----- chapter 7: SubTB from its equation ------------------------------------------------------
 def _subtb_parts(terms, lam):
     """(weights [i, j, B], delta [i, j, B]) of the book's solution."""
