@@ -119,7 +119,7 @@ def _tb_batches():
         table = rng.normal(0.0, 1.0, (env.n_states, width)).astype(np.float32)
         policy = TabularPolicy(env, learn_backward, table, log_z=1.5)  # a nonzero log Z
         traj = forward_rollout(jax.random.PRNGKey(seed + 10), env, policy, 6, epsilon=0.5)
-        terms = trajectory_terms(policy, env, traj)
+        terms = eqx.filter_jit(trajectory_terms)(policy, env, traj)  # one compilation, not one per op
         batches.append((policy, terms, traj, _tb_reference(policy, env, traj)))
     return batches
 
