@@ -17,7 +17,7 @@ import numpy as np
 from ..exact import exact_tabular_policy
 from ..hypergrid import Hypergrid
 from ..losses import TrajectoryTerms, trajectory_terms
-from ..policy import MLPPolicy
+from ..policy import MLPPolicy, TabularPolicy
 from ..rollout import forward_rollout
 from ._check import call_reader, compiled_first, report, scalar_answer
 
@@ -111,12 +111,15 @@ def check_log_inflow(fn) -> bool:
 def _tb_batches():
     """``(policy, terms, trajectories, expected)``: uniform and learned backward policies."""
     env = Hypergrid(2, 5, "easy")
+    rng = np.random.default_rng(0)
+    width = env.n_actions + 1 + env.n_backward_actions
     batches = []
     for learn_backward, seed in ((False, 0), (True, 1)):
-        policy = MLPPolicy(env, jax.random.PRNGKey(seed), hidden=16, depth=1, learn_backward=learn_backward)
-        policy = eqx.tree_at(lambda p: p.log_z, policy, jnp.asarray(1.5))  # a nonzero log Z
+        # Random tables, not a random MLP: nothing new to compile for its initialisation.
+        table = rng.normal(0.0, 1.0, (env.n_states, width)).astype(np.float32)
+        policy = TabularPolicy(env, learn_backward, table, log_z=1.5)  # a nonzero log Z
         traj = forward_rollout(jax.random.PRNGKey(seed + 10), env, policy, 6, epsilon=0.5)
-        terms = trajectory_terms(policy, env, traj)
+        terms = eqx.filter_jit(trajectory_terms)(policy, env, traj)  # one compilation, not one per op
         batches.append((policy, terms, traj, _tb_reference(policy, env, traj)))
     return batches
 
