@@ -14,7 +14,6 @@ one compilation through ``jit``'s own cache.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import signal
 import sys
