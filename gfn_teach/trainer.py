@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import equinox as eqx
 import jax
@@ -35,23 +35,21 @@ from .memory import check_training_fits, describe
 from .speedups import compiler_options, on_visited_rows, place_seeds, seed_mesh, split_seeds_over
 from .train import MAX_EXACT_STATES, EvalRecord, Hyperparams, TrainState, init_state, train_chunk
 
-# Name of the vmapped seed axis (see Trainer.seed_index).
-SEED_AXIS = "seed"
-# The built-in losses run the network on 1/8, 2/8, ... or all of a batch's rows, whichever
-# is the fewest that holds the visited nodes (gfn_teach.speedups.on_visited_rows).
+# For long runs: the built-in losses run the network on 1/8, 2/8, ... or all of a batch's
+# rows, whichever is the fewest that holds the visited nodes (speedups.on_visited_rows).
 ROW_BUCKETS = 8
 
 
 def run_chunk_on_seeds(state, hparams, target, *, n_steps, env, loss_fn, batch_size, loss, n_seeds, mesh):
     """:func:`~gfn_teach.train.train_chunk` on one seed, or with ``n_seeds`` on every seed of
-    ``state`` (``vmap`` over its leading axis, named ``SEED_AXIS``; ``hparams`` and
-    ``target`` shared), split over the devices of ``mesh`` when it is not None."""
+    ``state`` (``vmap`` over its leading axis; ``hparams`` and ``target`` shared), split over
+    the devices of ``mesh`` when it is not None."""
     chunk = lambda state, hparams, target: train_chunk(
         state, hparams, n_steps, env, loss_fn, batch_size, target, loss
     )
     if n_seeds is None:
         return chunk(state, hparams, target)
-    seeds = eqx.filter_vmap(chunk, in_axes=(eqx.if_array(0), None, None), axis_name=SEED_AXIS)
+    seeds = eqx.filter_vmap(chunk, in_axes=(eqx.if_array(0), None, None))
     if mesh is not None:
         seeds = split_seeds_over(mesh, seeds)
     return seeds(state, hparams, target)
@@ -62,16 +60,6 @@ def compiled_chunk(options: tuple):
     """:func:`run_chunk_on_seeds` under ``jit`` with these XLA ``options`` (key, value pairs).
     ``jit`` keeps one program for each set of static (keyword) arguments."""
     return eqx.filter_jit(run_chunk_on_seeds, compiler_options=dict(options))
-
-
-class MethodLoss(eqx.Module):
-    """A Trainer subclass's ``loss(self, policy, traj)`` as a loss function. It stands for that
-    very Trainer, so each such Trainer compiles its own program."""
-
-    trainer: "Trainer"
-
-    def __call__(self, policy, env, traj, **loss_kwargs):
-        return self.trainer.loss(policy, traj)
 
 
 class Trainer:
@@ -87,17 +75,21 @@ class Trainer:
             state and the history gains a leading seed axis.
         split_over_devices: with ``n_seeds``, split the seeds over the local devices when
             there are several (see :func:`seed_mesh`); False keeps them on one device.
-        row_buckets: the built-in losses run the network on the visited rows only, compiled
-            for this many batch sizes (:func:`gfn_teach.speedups.on_visited_rows`). The
-            default pays on long runs; 1 (every row, one size) compiles in about half the
-            time and suits runs of a few hundred steps. The results agree up to float rounding.
+        row_buckets: 1 (the default) runs the built-in losses' network on every row of a
+            batch, one compiled size. More (:data:`ROW_BUCKETS` = 8, say) runs it on the
+            visited rows only, compiled for that many sizes
+            (:func:`gfn_teach.speedups.on_visited_rows`): each step is about 10-15% faster
+            on a CPU, the compilation about twice as long, which pays from some 15,000
+            steps. The results agree up to float rounding.
+        loss_fn: a loss of your own, ``loss_fn(policy, env, traj, **hparams.loss_kwargs)``
+            returning a number, to train instead of the config's (it runs on every row).
+            ``config.loss`` still names the log Z estimate the history records.
+        hparams: the run's :class:`~gfn_teach.train.Hyperparams` (learning rates,
+            exploration, the loss's own keywords), shared by every seed; by default
+            ``Hyperparams.from_config(config)``.
 
     Raises ``ValueError`` before allocating anything if the run cannot fit in the device's
     memory (:func:`gfn_teach.memory.check_training_fits`).
-
-    Compatibility path, until the chapters pass a ``loss_fn`` to :func:`gfn_teach.make_train`:
-    a subclass may override ``loss(self, policy, traj)`` (run on every row), and read
-    :meth:`seed_index` in it.
     """
 
     def __init__(
@@ -106,7 +98,9 @@ class Trainer:
         env: Environment | None = None,
         n_seeds: int | None = None,
         split_over_devices: bool = True,
-        row_buckets: int = ROW_BUCKETS,
+        row_buckets: int = 1,
+        loss_fn: Callable | None = None,
+        hparams: Hyperparams | None = None,
     ):
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
@@ -114,6 +108,17 @@ class Trainer:
             raise ValueError(f"n_seeds must be None or an integer >= 1, got {n_seeds!r}")
         if not (is_integer(row_buckets) and row_buckets >= 1):
             raise ValueError(f"row_buckets must be an integer >= 1, got {row_buckets!r}")
+        if loss_fn is not None and not callable(loss_fn):
+            raise ValueError(
+                f"loss_fn must be None or a function (policy, env, traj, **loss_kwargs), got {loss_fn!r}"
+            )
+        if hparams is not None and not isinstance(hparams, Hyperparams):
+            raise ValueError(f"hparams must be None or a g.Hyperparams, got {type(hparams).__name__}")
+        if hparams is not None and any(np.ndim(number) for number in hparams[:-1]):
+            raise ValueError(
+                "hparams must hold one setting shared by the seeds (scalar learning rates and "
+                "exploration); to sweep settings, vmap g.make_train over stacked Hyperparams"
+            )
         if env is not None:
             config.check_env(env)
         env = config.make_env() if env is None else env
@@ -128,31 +133,12 @@ class Trainer:
         # Metrics the environment cannot give are left out of the history (never 0).
         self.has_modes = self.env.mode_ids() is not None
         self.marginal_shape = marginal_shape(self.env)
-        self.hparams = Hyperparams.from_config(config)
+        self.hparams = Hyperparams.from_config(config) if hparams is None else hparams
         self.mesh = seed_mesh(n_seeds) if n_seeds is not None and split_over_devices else None
-        self.loss_fn = self.make_loss_fn()
-
-    def make_loss_fn(self):
-        """The loss the chunks train: the config's, on the visited rows (``row_buckets``), or
-        a subclass's own ``loss`` on every row."""
-        if type(self).loss is not Trainer.loss:
-            return MethodLoss(self)
-        loss_fn = LOSSES[self.config.loss]
-        return loss_fn if self.row_buckets == 1 else on_visited_rows(loss_fn, self.row_buckets)
-
-    def loss(self, policy, traj) -> jax.Array:
-        """The configured objective on a batch of trajectories; override it in a subclass to
-        train another objective (chapter 9 does)."""
-        return LOSSES[self.config.loss](policy, self.env, traj, **self.hparams.loss_kwargs)
-
-    def seed_index(self) -> jax.Array:
-        """Inside a subclass's ``loss``: which seed is being computed (0 without ``n_seeds``)."""
-        if self.n_seeds is None:
-            return jnp.array(0, jnp.int32)
-        index = jax.lax.axis_index(SEED_AXIS)
-        if self.mesh is not None:  # each device holds a consecutive block of the seeds
-            index = jax.lax.axis_index("devices") * (self.n_seeds // self.mesh.size) + index
-        return index
+        if loss_fn is None:  # the config's (with row_buckets > 1, on the visited rows only)
+            loss_fn = LOSSES[config.loss]
+            loss_fn = loss_fn if self.row_buckets == 1 else on_visited_rows(loss_fn, self.row_buckets)
+        self.loss_fn = loss_fn
 
     def run_chunk(self, state: TrainState, n_steps: int) -> tuple[TrainState, EvalRecord]:
         """``n_steps`` training steps then an exact evaluation, compiled.
