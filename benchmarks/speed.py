@@ -27,6 +27,7 @@ import jax
 
 import gfn_teach as g
 from gfn_teach.speedups import row_sizes, split_seeds_over
+from gfn_teach.trainer import ROW_BUCKETS
 from gfn_teach.train import scan_state
 
 
@@ -51,7 +52,9 @@ def training_speed(
     """Compile seconds and steps/second of ``n_steps`` training steps without evaluation,
     timed after ``warmup_steps`` steps of training: the Trainer's loss (on the visited rows),
     state and seeds, its chunk without the evaluation."""
-    trainer = g.Trainer(config, n_seeds=n_seeds, split_over_devices=split_over_devices)
+    trainer = g.Trainer(
+        config, n_seeds=n_seeds, split_over_devices=split_over_devices, row_buckets=ROW_BUCKETS
+    )
 
     def steps(state, hparams):
         step = lambda state: g.train_step(state, hparams, trainer.env, trainer.loss_fn, config.batch_size)
