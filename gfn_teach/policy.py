@@ -47,8 +47,9 @@ class MLPPolicy(eqx.Module):
         key: PRNG key for the initial weights.
         hidden: width of each hidden layer.
         depth: number of hidden layers.
-        learn_backward: if False, the backward logits are zeros, i.e. the backward policy is
-            uniform over valid parents.
+        learn_backward: True (the default, as in :class:`~gfn_teach.TrainConfig`) adds a
+            head of backward logits, one per backward action, so the loss trains P_B too;
+            False keeps them zeros, i.e. the backward policy uniform over valid parents.
     """
 
     mlp: eqx.nn.MLP
@@ -63,7 +64,7 @@ class MLPPolicy(eqx.Module):
         key: jax.Array,
         hidden: int = 256,
         depth: int = 2,
-        learn_backward: bool = False,
+        learn_backward: bool = True,
     ):
         if hidden < 1 or depth < 0:
             raise ValueError(f"hidden must be >= 1 and depth >= 0, got {hidden=}, {depth=}")
@@ -93,7 +94,9 @@ class TabularPolicy(eqx.Module):
     or, like any policy, on its observation when the observation is one-hot per state
     entry in row-major order (the hypergrid's and the Lego spaceship's are), so tabular and
     MLP policies are interchangeable everywhere. Rows hold ``[forward logits, log flow,
-    backward logits]``.
+    backward logits]``; with ``learn_backward=False`` the backward logits read as zeros (a
+    uniform P_B over valid parents) whatever the table holds. True is the default, as for
+    :class:`MLPPolicy` and :class:`~gfn_teach.TrainConfig`.
     """
 
     table: jax.Array  # [n_states, n_actions + 1 + n_backward_actions]
@@ -102,7 +105,7 @@ class TabularPolicy(eqx.Module):
     n_actions: int = eqx.field(static=True)
     learn_backward: bool = eqx.field(static=True)
 
-    def __init__(self, env: Environment, learn_backward: bool = False, table=None, log_z=0.0):
+    def __init__(self, env: Environment, learn_backward: bool = True, table=None, log_z=0.0):
         width = env.n_actions + 1 + env.n_backward_actions
         self.table = jnp.zeros((env.n_states, width)) if table is None else jnp.asarray(table)
         if self.table.shape != (env.n_states, width):

@@ -61,7 +61,7 @@ def _inflow_reference(policy, env: Hypergrid, state: np.ndarray) -> float:
 def _inflow_cases():
     """``(policy, env, state, expected log inflow, at exact flows?)`` (built once, then reused)."""
     env = Hypergrid(2, 5, "easy")
-    mlp = MLPPolicy(env, jax.random.PRNGKey(0), hidden=16, depth=1)
+    mlp = MLPPolicy(env, jax.random.PRNGKey(0), hidden=16, depth=1, learn_backward=False)
     cases = []
     for state in ([1, 0], [0, 3], [2, 3], [4, 4]):
         state = np.array(state, dtype=np.int32)
@@ -114,14 +114,21 @@ def _tb_batches():
     rng = np.random.default_rng(0)
     width = env.n_actions + 1 + env.n_backward_actions
     batches = []
-    for learn_backward, seed in ((False, 0), (True, 1)):
+    for backward_scale, seed in ((0.0, 0), (1.0, 1)):  # zero backward logits: a uniform P_B
         # Random tables, not a random MLP: nothing new to compile for its initialisation.
         table = rng.normal(0.0, 1.0, (env.n_states, width)).astype(np.float32)
-        policy = TabularPolicy(env, learn_backward, table, log_z=1.5)  # a nonzero log Z
-        traj = forward_rollout(jax.random.PRNGKey(seed + 10), env, policy, 6, epsilon=0.5)
-        terms = eqx.filter_jit(trajectory_terms)(policy, env, traj)  # one compilation, not one per op
+        table[:, width - env.n_backward_actions:] *= backward_scale
+        policy = TabularPolicy(env, True, table, log_z=1.5)  # a nonzero log Z
+        traj, terms = _rollout_and_terms(jax.random.PRNGKey(seed + 10), env, policy)
         batches.append((policy, terms, traj, _tb_reference(policy, env, traj)))
     return batches
+
+
+@eqx.filter_jit
+def _rollout_and_terms(key, env, policy):
+    """Six trajectories with half the actions uniform, and their TB terms: one compilation."""
+    traj = forward_rollout(key, env, policy, 6, epsilon=0.5)
+    return traj, trajectory_terms(policy, env, traj)
 
 
 def _tb_reference(policy, env: Hypergrid, traj) -> np.ndarray:
