@@ -195,12 +195,15 @@ def skipped_reason(trainer) -> str:
 def run_train(args: argparse.Namespace) -> int:
     """Train, then write ``metrics.json``, ``marginal.png`` and the checkpoint; exit status."""
     from .checkpoint import check_run_folder, check_run_space
-    from .trainer import Trainer, TrainingDiverged
+    from .trainer import ROW_BUCKETS, Trainer, TrainingDiverged
 
     config = _config_from_args(args)  # validates every field before any work
     out = check_run_folder(args.out, args.overwrite)
     check_run_space(out, config)
-    trainer = Trainer(config)  # checks the memory it needs before allocating it
+    # From about a thousand steps on, the faster steps on the visited rows repay their longer
+    # compilation (the 20 x 20 grid with 256 hidden units: 40% to 2x the steps per second).
+    row_buckets = ROW_BUCKETS if config.steps >= 1000 else 1
+    trainer = Trainer(config, row_buckets=row_buckets)  # checks the memory it needs before allocating it
     if not trainer.exact:
         print(f"exact evaluation skipped: {skipped_reason(trainer)} (exact metrics will be null)")
     start = time.perf_counter()

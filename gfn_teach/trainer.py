@@ -79,10 +79,11 @@ class Trainer:
             batch, one compiled size. More (:data:`ROW_BUCKETS` = 8, say) runs it on the
             visited rows only, compiled for that many sizes
             (:func:`gfn_teach.speedups.on_visited_rows`): the compilation takes about twice
-            as long, and each step is faster, the more so the more of a batch is padding
-            (measured on a 2-core CPU: 13% on Lego spaceships, about 35% on the 20 x 20 grid
-            with 256 hidden units, twice as fast on the 20^4 grid). It pays from a few
-            thousand steps. The results agree up to float rounding.
+            as long, and each step is faster, the more so the bigger the network and the
+            more of a batch is padding (measured on a 2-core CPU: 13% on Lego spaceships,
+            25% on the 20 x 20 grid with 128 hidden units, 40% (DB) to 2x (TB) with 256,
+            2x on the 20^4 grid). It pays from a thousand to a few thousand steps; the
+            command line uses it from 1000 steps on. The results agree up to float rounding.
         loss_fn: a loss of your own, ``loss_fn(policy, env, traj, **hparams.loss_kwargs)``
             returning a number, to train instead of the config's (it runs on every row).
             ``config.loss`` still names the log Z estimate the history records.
