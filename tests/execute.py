@@ -35,6 +35,23 @@ def with_runtime(notebook, seconds: float) -> None:
             cell.source = RUNTIME_LINE.sub(line, cell.source)
 
 
+def merge_streams(notebook) -> None:
+    """Join each cell's consecutive outputs to the same stream into one, as a live kernel shows
+    them: the page then draws one box per cell, not one per message the kernel happened to send."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        merged = []
+        for output in cell.outputs:
+            last = merged[-1] if merged else None
+            if (output.output_type == "stream" and last is not None and last.output_type == "stream"
+                    and last.name == output.name):
+                last.text += output.text
+            else:
+                merged.append(output)
+        cell.outputs = merged
+
+
 def execute(path: Path) -> bool:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
@@ -47,6 +64,7 @@ def execute(path: Path) -> bool:
         print(f"{path}: a cell raised, the chapter is left unchanged\n{error}", file=sys.stderr)
         return False
     seconds = time.perf_counter() - start
+    merge_streams(notebook)
     with_runtime(notebook, seconds)
     nbformat.write(notebook, path)
     print(f"{path}: executed in {seconds:.1f} s", flush=True)
