@@ -37,7 +37,9 @@ def with_runtime(notebook, seconds: float) -> None:
 
 def merge_streams(notebook) -> None:
     """Join each cell's consecutive outputs to the same stream into one, as a live kernel shows
-    them: the page then draws one box per cell, not one per message the kernel happened to send."""
+    them: the page then draws one box per cell, not one per message the kernel happened to send.
+    Only consecutive ones: nbval's ``coalesce_streams`` joins a stream across figures too, which
+    would move text above a plot on the page."""
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
