@@ -31,6 +31,7 @@ FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32
 INT32_MAX = 2**31 - 1  # the step counter is an int32
 SEED_MAX = 2**32 - 1  # jax.random.PRNGKey keeps the low 32 bits of a seed
 MAX_DEPTH = 256  # every layer is compiled on its own: 256 already take over a minute
+MAX_REPLAY = 2**20  # every step merges the new states into the buffer, comparing with each
 # (lowest, highest or None) of every integer field; sizes are bounded by memory instead.
 INTEGER_RANGES = {
     "dim": (1, None),
@@ -40,6 +41,8 @@ INTEGER_RANGES = {
     "hidden": (1, None),
     "depth": (0, MAX_DEPTH),
     "exploration_steps": (0, INT32_MAX),
+    "replay_size": (0, MAX_REPLAY),
+    "replay_batch": (1, None),
     "eval_every": (1, INT32_MAX),
     "seed": (0, SEED_MAX),
 }
@@ -47,6 +50,7 @@ _WHY = {
     INT32_MAX: " (the step counter is int32)",
     SEED_MAX: " (PRNG seeds are 32-bit)",
     MAX_DEPTH: " (each layer is compiled on its own; deeper takes many minutes)",
+    MAX_REPLAY: " (each step compares the new states with every state in the buffer)",
 }
 
 
@@ -115,6 +119,12 @@ class TrainConfig:
     epsilon_start: float = _doc(1.0, "exploration: probability of a uniform action at step 0")
     epsilon_end: float = _doc(0.0, "exploration probability after the decay")
     exploration_steps: int = _doc(1000, "steps over which epsilon decays linearly")
+    replay_size: int = _doc(
+        0, "replay buffer: keep the replay_size distinct terminal states of highest reward seen (0: no replay)"
+    )
+    replay_batch: int = _doc(
+        16, "replay buffer: trajectories replayed per step, drawn in proportion to reward, on top of batch_size"
+    )
     eval_every: int = _doc(100, "steps between evaluations (one compiled chunk)")
     seed: int = _doc(0, "random seed (same seed, same numbers)")
 
@@ -153,6 +163,7 @@ class TrainConfig:
         for name in ("epsilon_start", "epsilon_end"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)!r}")
+        self._validate_replay()
         # Any positive lambda (Madan et al., 2023); False for NaN. Below the smallest normal
         # float32 the weights lambda**k underflow to 0.
         if not self.subtb_lambda >= FLOAT32_TINY:
@@ -183,6 +194,19 @@ class TrainConfig:
                 f"policy 'tabular' needs side**dim <= 1,000,000 states, got {n_states(self.dim, self.side):.6g}"
             )
         self.reward_params()  # checks R0/R1/R2
+
+    def _validate_replay(self) -> None:
+        if not self.replay_size and self.replay_batch != _DEFAULTS["replay_batch"]:
+            raise ValueError(
+                "replay_batch applies only with a replay buffer (replay_size > 0); set "
+                f"replay_size or leave replay_batch at its default ({_DEFAULTS['replay_batch']!r})"
+            )
+
+    @property
+    def n_replay(self) -> int:
+        """Trajectories replayed from the buffer each step, on top of the ``batch_size``
+        on-policy ones: ``replay_batch``, or 0 without a buffer."""
+        return self.replay_batch if self.replay_size else 0
 
     def reward_params(self) -> HypergridReward:
         """The preset with any explicit R0/R1/R2 overrides applied (checked)."""
@@ -239,6 +263,8 @@ class TrainConfig:
             raise ValueError(f"must hold a JSON object of TrainConfig fields, got {type(data).__name__}")
         known = {f.name for f in dataclasses.fields(cls)}
         data.setdefault("env", "hypergrid")  # runs saved before there was a choice
+        for name in ("replay_size", "replay_batch"):  # runs saved before replay existed
+            data.setdefault(name, _DEFAULTS[name])
         unknown, missing = sorted(set(data) - known), sorted(known - set(data))
         if unknown:
             raise ValueError(f"unknown TrainConfig fields {unknown}; valid fields: {sorted(known)}")

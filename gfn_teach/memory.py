@@ -116,6 +116,8 @@ def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[st
     * ``network``: weights, gradient, Adam's two moments and the update (5 copies);
     * ``batch``: the loss runs the network on every one of the ``T * batch_size`` rows of a
       batch (``T`` = the environment's ``max_length``), kept for the backward pass (about 3 copies);
+      (with replay, the ``replay_batch`` replayed trajectories are rows too);
+    * ``replay``: the replay buffer, ``replay_size`` states and rewards, and its merged copy;
     * ``grid``: every state, for the modes and the visited set;
     * ``exact``: the exact evaluation (:func:`exact_evaluation_bytes`), on grids of at most
       ``exact_limit`` states;
@@ -130,9 +132,12 @@ def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[st
         params = obs * hidden + hidden * hidden * max(depth - 1, 0) + hidden * heads if depth else obs * heads
         width = hidden * depth
     n_chunks = -(-sizes["steps"] // sizes["eval_every"])
+    replay_size = sizes.get("replay_size", 0)
+    rows = sizes["batch_size"] + (sizes.get("replay_batch", 0) if replay_size else 0)
     return {
         "network": n_seeds * 5 * WORD * params,
-        "batch": n_seeds * 3 * WORD * length * sizes["batch_size"] * (obs + width + heads + 2 * state_size),
+        "batch": n_seeds * 3 * WORD * length * rows * (obs + width + heads + 2 * state_size),
+        "replay": n_seeds * 2 * WORD * replay_size * (state_size + 1),
         "grid": WORD * n * (3 * state_size + 4) + n_seeds * n,
         "exact": n_seeds * exact_evaluation_bytes(n, obs, n_actions, width) if n <= exact_limit else 0.0,
         "history": n_seeds * WORD * n_chunks * (picture + 16),
@@ -143,11 +148,12 @@ def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[st
 PART_FLAGS = {
     "network": ("hidden", "depth"),
     "batch": ("batch_size", "hidden", "side", "dim"),  # side and dim: the trajectories' length
+    "replay": ("replay_size",),
     "grid": ("side", "dim"),
     "exact": ("side", "dim"),
     "history": ("steps",),
 }
-SMALLEST = {"dim": 1, "side": 2, "batch_size": 1, "hidden": 1, "depth": 0, "steps": 1}
+SMALLEST = {"replay_size": 0, "dim": 1, "side": 2, "batch_size": 1, "hidden": 1, "depth": 0, "steps": 1}
 
 
 def largest_that_fits(sizes: dict, name: str, total, limit: float) -> int | None:

@@ -175,6 +175,12 @@ def backward_rollout(key: jax.Array, env: Environment, policy, final_states: jax
     )
 
 
+def concatenate(first: Trajectory, second: Trajectory) -> Trajectory:
+    """One batch of ``B1 + B2`` trajectories: ``first``'s then ``second``'s (same ``T``)."""
+    batch_axis = Trajectory(states=1, actions=1, is_padding=1, log_pf=1, log_rewards=0, final_states=0)
+    return Trajectory(*[jnp.concatenate([a, b], axis) for a, b, axis in zip(first, second, batch_axis)])
+
+
 def _forward_actions(env: Environment, children: jax.Array, backward_actions: jax.Array) -> jax.Array:
     """The forward action from ``backward_step(child, b)`` back to ``child``, ``[T, B]``:
     the parent slot (``env.parents``) whose parent is that state."""

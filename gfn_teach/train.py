@@ -1,7 +1,8 @@
 """The training algorithm as pure functions, to read top to bottom.
 
 One step (:func:`train_step`) samples a batch of trajectories with epsilon-uniform
-exploration, computes a loss ``loss_fn(policy, env, traj, **loss_kwargs)`` and its gradient,
+exploration (some of them, with a replay buffer, replayed backward from the best objects found
+so far), computes a loss ``loss_fn(policy, env, traj, **loss_kwargs)`` and its gradient,
 and takes one Adam step. :func:`train_chunk` runs steps in one ``lax.scan`` and then
 evaluates the policy exactly (:func:`evaluate`). :func:`make_train` puts a whole run into one
 pure function ``train(key, hparams)``, PureJaxRL style, to ``jit`` and to ``vmap`` over seeds
@@ -30,7 +31,8 @@ from .losses import LOSSES
 from .memory import check_training_fits
 from .metrics import DistributionMetrics, compare, modes_found
 from .policy import INVALID_LOGIT, MLPPolicy, TabularPolicy, evaluate_states, log_probs
-from .rollout import forward_rollout
+from .replay import ReplayBuffer
+from .rollout import backward_rollout, concatenate, forward_rollout
 
 # Environments with more states are not evaluated exactly (the exact metrics come out as NaN).
 MAX_EXACT_STATES = 2**21
@@ -44,6 +46,7 @@ class TrainState(eqx.Module):
     key: jax.Array
     step: jax.Array  # [] int32
     visited: jax.Array  # [N] bool: terminal states sampled so far (for modes found)
+    replay: ReplayBuffer | None  # the best terminal states found so far (None: no replay)
 
 
 class Hyperparams(NamedTuple):
@@ -114,21 +117,39 @@ def init_state(config: TrainConfig, env: Environment, key: jax.Array) -> TrainSt
     policy = make_policy(config, env, policy_key)
     opt_state = make_optimizer(Hyperparams.from_config(config)).init(eqx.filter(policy, eqx.is_array))
     visited = jnp.zeros(env.n_states, dtype=bool)
-    return TrainState(policy, opt_state, key, jnp.zeros((), jnp.int32), visited)
+    replay = ReplayBuffer.empty(config.replay_size, env.reset(1).shape[-1]) if config.replay_size else None
+    return TrainState(policy, opt_state, key, jnp.zeros((), jnp.int32), visited, replay)
 
 
 def train_step(
-    state: TrainState, hparams: Hyperparams, env: Environment, loss_fn: Callable, batch_size: int
+    state: TrainState,
+    hparams: Hyperparams,
+    env: Environment,
+    loss_fn: Callable,
+    batch_size: int,
+    n_replay: int = 0,
 ) -> tuple[TrainState, jax.Array]:
-    """Sample ``batch_size`` trajectories with epsilon exploration; one Adam step on the loss."""
+    """Sample ``batch_size`` trajectories with epsilon exploration; one Adam step on the loss.
+
+    With a replay buffer, ``n_replay`` more are replayed: the on-policy samples join the
+    buffer, then ``n_replay`` of its states are drawn in proportion to reward and walked back
+    to the start with :math:`P_B` (:mod:`gfn_teach.replay`); the loss sees both.
+    """
     key, rollout_key = jax.random.split(state.key)
-    traj = forward_rollout(rollout_key, env, state.policy, batch_size, epsilon(hparams, state.step))
+    eps = epsilon(hparams, state.step)
+    traj = forward_rollout(rollout_key, env, state.policy, batch_size, eps)
+    visited = state.visited.at[env.state_index(traj.final_states)].set(True)
+    replay = state.replay
+    if replay is not None:
+        pick_key, walk_key = jax.random.split(jax.random.fold_in(rollout_key, 1))
+        replay = replay.add(traj.final_states, traj.log_rewards)
+        replayed = backward_rollout(walk_key, env, state.policy, replay.sample(pick_key, n_replay))
+        traj = concatenate(traj, replayed)
     loss, grads = eqx.filter_value_and_grad(loss_fn)(state.policy, env, traj, **hparams.loss_kwargs)
     params = eqx.filter(state.policy, eqx.is_array)
     updates, opt_state = make_optimizer(hparams).update(grads, state.opt_state, params)
     policy = eqx.apply_updates(state.policy, updates)
-    visited = state.visited.at[env.state_index(traj.final_states)].set(True)
-    return TrainState(policy, opt_state, key, state.step + 1, visited), loss
+    return TrainState(policy, opt_state, key, state.step + 1, visited, replay), loss
 
 
 def scan_state(step: Callable, state: eqx.Module, length: int):
@@ -209,14 +230,14 @@ def evaluate(state: TrainState, env: Environment, target: jax.Array | None, loss
     )
 
 
-def train_chunk(state, hparams, n_steps, env, loss_fn, batch_size, target, loss):
+def train_chunk(state, hparams, n_steps, env, loss_fn, batch_size, target, loss, n_replay=0):
     """``n_steps`` training steps in one ``lax.scan``, then :func:`evaluate`.
 
     The record's ``loss`` is the chunk's mean loss, and its ``first_nonfinite_step`` the
     first step whose loss was not finite, else the chunk's last step if the parameters it
     ends with are not, else -1.
     """
-    step = lambda state: train_step(state, hparams, env, loss_fn, batch_size)
+    step = lambda state: train_step(state, hparams, env, loss_fn, batch_size, n_replay)
     state, losses = scan_state(step, state, n_steps)
     bad_loss = ~jnp.isfinite(losses)
     params = jax.tree.leaves(eqx.filter(state.policy, eqx.is_inexact_array))
@@ -252,7 +273,8 @@ def make_train(config: TrainConfig, env: Environment | None = None, loss_fn: Cal
     def train(key: jax.Array, hparams: Hyperparams | None = None):
         hparams = Hyperparams.from_config(config) if hparams is None else hparams
         chunk = lambda state: train_chunk(
-            state, hparams, config.eval_every, env, loss_fn, config.batch_size, target, config.loss
+            state, hparams, config.eval_every, env, loss_fn, config.batch_size, target, config.loss,
+            config.n_replay,
         )
         return scan_state(chunk, init_state(config, env, key), config.steps // config.eval_every)
 

@@ -40,12 +40,14 @@ from .train import MAX_EXACT_STATES, EvalRecord, Hyperparams, TrainState, init_s
 ROW_BUCKETS = 8
 
 
-def run_chunk_on_seeds(state, hparams, target, *, n_steps, env, loss_fn, batch_size, loss, n_seeds, mesh):
+def run_chunk_on_seeds(
+    state, hparams, target, *, n_steps, env, loss_fn, batch_size, loss, n_seeds, mesh, n_replay=0
+):
     """:func:`~gfn_teach.train.train_chunk` on one seed, or with ``n_seeds`` on every seed of
     ``state`` (``vmap`` over its leading axis; ``hparams`` and ``target`` shared), split over
     the devices of ``mesh`` when it is not None."""
     chunk = lambda state, hparams, target: train_chunk(
-        state, hparams, n_steps, env, loss_fn, batch_size, target, loss
+        state, hparams, n_steps, env, loss_fn, batch_size, target, loss, n_replay
     )
     if n_seeds is None:
         return chunk(state, hparams, target)
@@ -155,6 +157,7 @@ class Trainer:
         return program(
             state, self.hparams, self.target, n_steps=n_steps, env=self.env, loss_fn=self.loss_fn,
             batch_size=config.batch_size, loss=config.loss, n_seeds=self.n_seeds, mesh=self.mesh,
+            n_replay=config.n_replay,
         )
 
     def keys(self) -> jax.Array:
