@@ -118,7 +118,8 @@ def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[st
       batch (``T`` = the environment's ``max_length``), kept for the backward pass (about 3 copies);
       (with replay, the ``replay_batch`` replayed trajectories are rows too);
     * ``replay``: the replay buffer, ``replay_size`` states and rewards, and its merged copy;
-    * ``grid``: every state, for the modes and the visited set;
+    * ``grid``: every state, for the modes and the visited set (only on grids of at most
+      ``exact_limit`` states: beyond, training never lists the states);
     * ``exact``: the exact evaluation (:func:`exact_evaluation_bytes`), on grids of at most
       ``exact_limit`` states;
     * ``history``: one row per evaluation, with the environment's marginal picture.
@@ -138,7 +139,7 @@ def training_bytes(sizes: dict, exact_limit: float, n_seeds: int = 1) -> dict[st
         "network": n_seeds * 5 * WORD * params,
         "batch": n_seeds * 3 * WORD * length * rows * (obs + width + heads + 2 * state_size),
         "replay": n_seeds * 2 * WORD * replay_size * (state_size + 1),
-        "grid": WORD * n * (3 * state_size + 4) + n_seeds * n,
+        "grid": WORD * n * (3 * state_size + 4) + n_seeds * n if n <= exact_limit else 0.0,
         "exact": n_seeds * exact_evaluation_bytes(n, obs, n_actions, width) if n <= exact_limit else 0.0,
         "history": n_seeds * WORD * n_chunks * (picture + 16),
     }

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from .environment import Environment
 from .exact import check_policy_fits
 from .rollout import forward_rollout
+from .train import MAX_EXACT_STATES  # environments with more states are never listed
 
 
 def sample_terminal_states(
@@ -60,8 +61,11 @@ def sample_terminal_states(
 
 @eqx.filter_jit
 def _final_states(key, env: Environment, policy, batch_size: int) -> tuple[jax.Array, jax.Array]:
-    """One compiled batch of terminal states, and whether all of them are terminal states."""
+    """One compiled batch of terminal states, and whether all of them are terminal states
+    (checked against the list of states on environments small enough to list)."""
     states = forward_rollout(key, env, policy, batch_size).final_states
+    if env.n_states > MAX_EXACT_STATES:
+        return states, jnp.all(env.is_terminal(states))
     index = env.state_index(states)
     listed = (index >= 0) & (index < env.n_states)
     listed &= jnp.all(env.all_states()[jnp.clip(index, 0, env.n_states - 1)] == states, axis=-1)

@@ -45,7 +45,8 @@ class TrainState(eqx.Module):
     opt_state: optax.OptState
     key: jax.Array
     step: jax.Array  # [] int32
-    visited: jax.Array  # [N] bool: terminal states sampled so far (for modes found)
+    visited: jax.Array  # [N] bool: terminal states sampled so far (for modes found); [0] when
+    # the environment has more than MAX_EXACT_STATES states (its states are never listed)
     replay: ReplayBuffer | None  # the best terminal states found so far (None: no replay)
 
 
@@ -116,7 +117,7 @@ def init_state(config: TrainConfig, env: Environment, key: jax.Array) -> TrainSt
     policy_key, key = jax.random.split(key)
     policy = make_policy(config, env, policy_key)
     opt_state = make_optimizer(Hyperparams.from_config(config)).init(eqx.filter(policy, eqx.is_array))
-    visited = jnp.zeros(env.n_states, dtype=bool)
+    visited = jnp.zeros(env.n_states if env.n_states <= MAX_EXACT_STATES else 0, dtype=bool)
     replay = ReplayBuffer.empty(config.replay_size, env.reset(1).shape[-1]) if config.replay_size else None
     return TrainState(policy, opt_state, key, jnp.zeros((), jnp.int32), visited, replay)
 
@@ -138,7 +139,9 @@ def train_step(
     key, rollout_key = jax.random.split(state.key)
     eps = epsilon(hparams, state.step)
     traj = forward_rollout(rollout_key, env, state.policy, batch_size, eps)
-    visited = state.visited.at[env.state_index(traj.final_states)].set(True)
+    visited = state.visited
+    if visited.size:
+        visited = visited.at[env.state_index(traj.final_states)].set(True)
     replay = state.replay
     if replay is not None:
         pick_key, walk_key = jax.random.split(jax.random.fold_in(rollout_key, 1))
@@ -186,6 +189,12 @@ def log_z_estimate(policy, env: Environment, loss: str) -> jax.Array:
     return out.log_flow[0]
 
 
+def counts_modes(env: Environment) -> bool:
+    """Whether training counts the modes found: the environment defines modes, and has at most
+    ``MAX_EXACT_STATES`` states (beyond, no array over every state is ever made)."""
+    return env.n_states <= MAX_EXACT_STATES and env.mode_ids() is not None
+
+
 class EvalRecord(NamedTuple):
     """One row of the training history, recorded at the end of each chunk."""
 
@@ -215,7 +224,7 @@ def evaluate(state: TrainState, env: Environment, target: jax.Array | None, loss
     else:
         distances = DistributionMetrics(*[jnp.array(jnp.nan)] * 4)
         marginal = jnp.zeros(0) if picture is None else jnp.full(picture.shape, jnp.nan)
-    has_modes = env.mode_ids() is not None
+    has_modes = counts_modes(env)
     return EvalRecord(
         step=state.step,
         loss=jnp.array(jnp.nan),

@@ -33,7 +33,7 @@ from .hypergrid import Hypergrid, HypergridReward
 from .losses import LOSSES
 from .memory import check_training_fits, describe
 from .speedups import compiler_options, on_visited_rows, place_seeds, seed_mesh, split_seeds_over
-from .train import MAX_EXACT_STATES, EvalRecord, Hyperparams, TrainState, init_state, train_chunk
+from .train import MAX_EXACT_STATES, EvalRecord, Hyperparams, TrainState, counts_modes, init_state, train_chunk
 
 # For long runs: the built-in losses run the network on 1/8, 2/8, ... or all of a batch's
 # rows, whichever is the fewest that holds the visited nodes (speedups.on_visited_rows).
@@ -136,7 +136,7 @@ class Trainer:
         self.exact = self.env.n_states <= MAX_EXACT_STATES
         self.target = self.env.true_distribution() if self.exact else None
         # Metrics the environment cannot give are left out of the history (never 0).
-        self.has_modes = self.env.mode_ids() is not None
+        self.has_modes = counts_modes(self.env)
         self.marginal_shape = marginal_shape(self.env)
         self.hparams = Hyperparams.from_config(config) if hparams is None else hparams
         self.mesh = seed_mesh(n_seeds) if n_seeds is not None and split_over_devices else None

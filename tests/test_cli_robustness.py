@@ -226,7 +226,7 @@ def test_seeds_outside_32_bits_are_refused_alike(command, seed, trained_run, in_
     "flags,message",
     [
         (["--side", "100000", "--dim", "4"], "the largest side that fits is"),
-        (["--dim", "64", "--side", "2"], "the largest dim that fits is"),
+        (["--dim", "100000", "--side", "2"], "the largest dim that fits is"),  # 2**64 states now train
         (["--dim", "1", "--side", str(10**30)], "the largest side that fits is"),  # issue 21: blamed batch_size
         (["--batch-size", "100000000"], "the largest batch_size that fits is"),
         (["--hidden", "10000000", "--depth", "2"], "the largest hidden that fits is"),

@@ -9,6 +9,7 @@ from .basics import check_background_r0 as check_background_r0
 from .basics import check_backward_policy as check_backward_policy
 from .basics import check_forward_valid as check_forward_valid
 from .basics import check_random_walk as check_random_walk
+from .enumeration import check_log_partition as check_log_partition
 from .evaluation import check_kl_divergence as check_kl_divergence
 from .evaluation import check_masked_log_pb as check_masked_log_pb
 from .evaluation import check_noise_floor as check_noise_floor
