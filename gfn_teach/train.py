@@ -137,11 +137,8 @@ def train_step(
     to the start with :math:`P_B` (:mod:`gfn_teach.replay`); the loss sees both.
     """
     key, rollout_key = jax.random.split(state.key)
-    eps = epsilon(hparams, state.step)
-    traj = forward_rollout(rollout_key, env, state.policy, batch_size, eps)
-    visited = state.visited
-    if visited.size:
-        visited = visited.at[env.state_index(traj.final_states)].set(True)
+    traj = forward_rollout(rollout_key, env, state.policy, batch_size, epsilon(hparams, state.step))
+    visited = mark_visited(state.visited, env, traj.final_states)
     replay = state.replay
     if replay is not None:
         pick_key, walk_key = jax.random.split(jax.random.fold_in(rollout_key, 1))
@@ -153,6 +150,12 @@ def train_step(
     updates, opt_state = make_optimizer(hparams).update(grads, state.opt_state, params)
     policy = eqx.apply_updates(state.policy, updates)
     return TrainState(policy, opt_state, key, state.step + 1, visited, replay), loss
+
+
+def mark_visited(visited: jax.Array, env: Environment, states: jax.Array) -> jax.Array:
+    """``visited [N]`` with the terminal ``states [B, state_size]`` set; an empty ``visited``
+    (an environment too large to list, see :class:`TrainState`) stays empty."""
+    return visited.at[env.state_index(states)].set(True) if visited.size else visited
 
 
 def scan_state(step: Callable, state: eqx.Module, length: int):
