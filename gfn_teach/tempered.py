@@ -28,7 +28,7 @@ import numpy as np
 from .environment import Environment
 from .losses import LOSSES
 from .rollout import forward_rollout
-from .train import Hyperparams, TrainState, epsilon, init_state, make_optimizer, scan_state
+from .train import Hyperparams, TrainState, epsilon, init_state, make_optimizer
 
 
 class Tempered(Environment):
@@ -182,27 +182,28 @@ def conditional_train_step(
     return TrainState(policy, opt_state, key, state.step + 1, visited), loss
 
 
-def log_uniform_betas(low: float, high: float, k: int) -> Callable[[jax.Array], jax.Array]:
-    """A function ``key -> [k]`` of inverse temperatures drawn log-uniformly from ``[low, high]``,
-    for :func:`make_conditional_train` to draw ``k`` new ones at every step."""
-    if not 0 < low <= high or int(k) < 1:
-        raise ValueError(f"need 0 < low <= high and k >= 1, got {low=}, {high=}, {k=}")
-    log_low, log_high = float(np.log(low)), float(np.log(high))
-    return lambda key: jnp.exp(jax.random.uniform(key, (int(k),), minval=log_low, maxval=log_high))
+def log_uniform_betas(key: jax.Array, low: float, high: float, shape: tuple[int, ...]) -> jax.Array:
+    """Inverse temperatures drawn log-uniformly from ``[low, high]`` (as many below the geometric
+    midpoint :math:`\\sqrt{\\text{low} \\cdot \\text{high}}` as above it), of the given shape:
+    ``(steps, K)`` gives :func:`make_conditional_train` ``K`` new values at every step."""
+    if not 0 < low <= high:
+        raise ValueError(f"need 0 < low <= high, got {low=}, {high=}")
+    return jnp.exp(jax.random.uniform(key, shape, minval=float(np.log(low)), maxval=float(np.log(high))))
 
 
-def make_conditional_train(config, env: Environment, betas, loss_fn: Callable | None = None):
-    """A pure ``train(key, hparams=None) -> (TrainState, losses [steps])`` that trains one
-    policy on ``Tempered(env, beta)`` for several ``beta`` at each step
+def make_conditional_train(config, env: Environment, loss_fn: Callable | None = None):
+    """A pure ``train(key, betas, hparams=None) -> (TrainState, losses [steps])`` that trains
+    one policy on ``Tempered(env, beta)`` for several ``beta`` at each step
     (:func:`conditional_train_step`), all ``config.steps`` steps in one ``lax.scan``.
 
-    ``betas`` is a vector ``[K]`` of inverse temperatures used at every step, or a function
-    ``key -> [K]`` that draws ``K`` new ones at each step (e.g. :func:`log_uniform_betas`).
-    ``config`` (a :class:`~gfn_teach.TrainConfig`) gives the network, the loss (not ``'tb'``:
-    see :func:`conditional_train_step`), the batch size per :math:`\\beta`, the steps, the
-    learning rate and the exploration. No evaluation runs during training: evaluate the
-    policy afterwards, at any :math:`\\beta`, with ``g.terminal_distribution(policy,
-    g.Tempered(env, beta))``.
+    ``betas`` is an input of the program, ``[steps, K]``: the ``K`` inverse temperatures of
+    each step (drawn anew, e.g. by :func:`log_uniform_betas`, or the same row repeated); a
+    vector ``[K]`` stands for the same values at every step. Runs with the same shape of
+    ``betas`` share one compilation. ``config`` (a :class:`~gfn_teach.TrainConfig`) gives the
+    network, the loss (not ``'tb'``: see :func:`conditional_train_step`), the batch size per
+    :math:`\\beta`, the steps, the learning rate and the exploration. No evaluation runs during
+    training: evaluate the policy afterwards, at any :math:`\\beta`, with
+    ``g.terminal_distribution(policy, g.Tempered(env, beta))``.
     """
     if loss_fn is None and config.loss == "tb":
         raise ValueError(
@@ -210,24 +211,25 @@ def make_conditional_train(config, env: Environment, betas, loss_fn: Callable | 
             "'subtb', 'fm' or 'mdb', whose log Z is the flow at s0 and sees beta"
         )
     config.check_env(env)
-    if callable(betas):
-        draw = betas
-    else:
-        fixed = jnp.asarray(betas, dtype=jnp.float32)
-        draw = lambda key: fixed
-    shape = jax.eval_shape(draw, jax.random.PRNGKey(0)).shape
-    if len(shape) != 1:
-        raise ValueError(f"betas must be a vector [K] (or a function key -> [K]), got shape {shape}")
     loss_fn = LOSSES[config.loss] if loss_fn is None else loss_fn
 
-    def train(key: jax.Array, hparams: Hyperparams | None = None):
+    def train(key: jax.Array, betas: jax.Array, hparams: Hyperparams | None = None):
         hparams = Hyperparams.from_config(config) if hparams is None else hparams
+        betas = jnp.asarray(betas, dtype=jnp.float32)
+        if betas.ndim == 1:
+            betas = jnp.broadcast_to(betas, (config.steps, betas.shape[0]))
+        if betas.ndim != 2 or betas.shape[0] != config.steps:
+            raise ValueError(
+                f"betas must be [K] or [steps, K] = [{config.steps}, K], got shape {betas.shape}"
+            )
+        arrays, static = eqx.partition(init_state(config, Tempered(env, 1.0), key), eqx.is_array)
 
-        def step(state):
-            key, beta_key = jax.random.split(state.key)
-            state = eqx.tree_at(lambda s: s.key, state, key)
-            return conditional_train_step(state, hparams, env, draw(beta_key), loss_fn, config.batch_size)
+        def body(arrays, step_betas):
+            state = eqx.combine(arrays, static)
+            state, loss = conditional_train_step(state, hparams, env, step_betas, loss_fn, config.batch_size)
+            return eqx.filter(state, eqx.is_array), loss
 
-        return scan_state(step, init_state(config, Tempered(env, 1.0), key), config.steps)
+        arrays, losses = jax.lax.scan(body, arrays, betas)
+        return eqx.combine(arrays, static), losses
 
     return train

@@ -148,8 +148,8 @@ def test_the_conditional_step_loss_is_the_mean_of_each_betas_loss(grid, key):
 def test_conditional_training_lowers_the_exact_tv_at_each_beta_it_trains_on():
     env = g.Hypergrid(2, 4, "easy")
     config = g.TrainConfig(dim=2, side=4, loss="db", hidden=32, steps=1500, exploration_steps=200)
-    train = eqx.filter_jit(g.make_conditional_train(config, env, [0.5, 1.0]))
-    state, losses = train(jax.random.PRNGKey(0))
+    train = eqx.filter_jit(g.make_conditional_train(config, env))
+    state, losses = train(jax.random.PRNGKey(0), jnp.array([0.5, 1.0]))
     fresh = g.init_state(config, g.Tempered(env, 1.0), jax.random.PRNGKey(0))
     assert losses.shape == (1500,) and np.all(np.isfinite(np.asarray(losses)))
     for beta in (0.5, 1.0):
@@ -159,27 +159,44 @@ def test_conditional_training_lowers_the_exact_tv_at_each_beta_it_trains_on():
         assert tv(state.policy) < 0.1 < tv(fresh.policy)
 
 
-def test_conditional_training_draws_betas_from_a_function():
+def test_a_schedule_of_betas_is_an_input_one_compilation_serves_every_schedule():
     env = g.Hypergrid(2, 3, "easy")
     config = g.TrainConfig(dim=2, side=3, loss="subtb", hidden=8, steps=5, exploration_steps=2)
-    state, losses = g.make_conditional_train(config, env, g.log_uniform_betas(0.5, 2.0, 3))(jax.random.PRNGKey(0))
-    assert losses.shape == (5,) and int(state.step) == 5
+    traces = []
+
+    def counted_subtb(policy, env, traj, **kwargs):
+        traces.append(1)  # runs when the program is traced, not when it runs
+        return g.subtrajectory_balance(policy, env, traj, **kwargs)
+
+    train = eqx.filter_jit(g.make_conditional_train(config, env, loss_fn=counted_subtb))
+    drawn = g.log_uniform_betas(jax.random.PRNGKey(1), 0.5, 2.0, (5, 3))
+    state, losses = train(jax.random.PRNGKey(0), drawn)
+    n_traces = len(traces)
+    repeated = jnp.tile(jnp.array([0.5, 1.0, 2.0]), (5, 1))
+    state_2, _ = train(jax.random.PRNGKey(0), repeated)
+    assert len(traces) == n_traces and losses.shape == (5,) and int(state.step) == int(state_2.step) == 5
+    # A vector [K] is the same row at every step: the same run as the repeated schedule.
+    state_3, _ = eqx.filter_jit(g.make_conditional_train(config, env))(jax.random.PRNGKey(0), jnp.array([0.5, 1.0, 2.0]))
+    leaves = lambda s: jax.tree.leaves(eqx.filter(s.policy, eqx.is_array))
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(leaves(state_2), leaves(state_3)))
 
 
 def test_log_uniform_betas_stay_in_range_and_spread_evenly_in_log():
-    draw = g.log_uniform_betas(0.25, 4.0, 20_000)
-    betas = np.asarray(draw(jax.random.PRNGKey(0)))
+    betas = np.asarray(g.log_uniform_betas(jax.random.PRNGKey(0), 0.25, 4.0, (20_000,)))
     assert betas.shape == (20_000,) and betas.min() >= 0.25 * (1 - 1e-6) and betas.max() <= 4.0 * (1 + 1e-6)
     assert abs(np.mean(betas < 1.0) - 0.5) < 0.02  # 1 is the geometric midpoint of [1/4, 4]
+    assert abs(np.mean(betas < 0.5) - 0.25) < 0.02  # a quarter in [1/4, 1/2], as in [2, 4]
     with pytest.raises(ValueError):
-        g.log_uniform_betas(0.0, 1.0, 3)
+        g.log_uniform_betas(jax.random.PRNGKey(0), 0.0, 1.0, (3,))
 
 
 def test_conditional_training_refuses_tb_and_a_wrong_shape_of_betas():
     env = g.Hypergrid(2, 3, "easy")
     with pytest.raises(ValueError, match="log Z_beta"):
-        g.make_conditional_train(g.TrainConfig(dim=2, side=3, loss="tb"), env, [1.0])
-    with pytest.raises(ValueError, match=r"betas must be a vector"):
-        g.make_conditional_train(g.TrainConfig(dim=2, side=3), env, [[1.0, 2.0]])
+        g.make_conditional_train(g.TrainConfig(dim=2, side=3, loss="tb"), env)
+    train = g.make_conditional_train(g.TrainConfig(dim=2, side=3, steps=4), env)
+    for betas in (jnp.ones((3, 2)), jnp.ones((4, 2, 1))):
+        with pytest.raises(ValueError, match=r"betas must be \[K\] or \[steps, K\]"):
+            train(jax.random.PRNGKey(0), betas)
     with pytest.raises(ValueError, match="must agree"):
-        g.make_conditional_train(g.TrainConfig(dim=2, side=4), env, [1.0])
+        g.make_conditional_train(g.TrainConfig(dim=2, side=4), env)
