@@ -11,9 +11,10 @@ The observation is the wrapped environment's with :math:`\beta` appended as one 
 the environment tells the policy its :math:`\beta`. An ordinary :class:`~gfn_teach.MLPPolicy`
 built for a tempered environment is therefore *conditional* on :math:`\beta`. ``beta`` is an
 array field, not static configuration, so tempered environments with different :math:`\beta`
-share one compiled program, and a batch of them (``jax.vmap(lambda b: Tempered(env, b))(betas)``)
-can be mapped over. :func:`conditional_train_step` trains one policy on several :math:`\beta`
-at once that way (Bengio et al., 2023, section on conditional GFlowNets).
+share one compiled program, and a batch of them, ``jax.vmap(lambda b: Tempered(env, b))(betas)``
+(:func:`tempered_batch`) can be mapped over. :func:`conditional_train_step` trains one policy
+on several :math:`\beta` at once that way, and :func:`make_conditional_train` scans it into a
+whole run (conditional GFlowNets: Bengio et al., 2023).
 """
 
 from __future__ import annotations
@@ -165,7 +166,7 @@ def conditional_train_step(
     """
     envs = tempered_batch(env, betas)
     key, rollout_key = jax.random.split(state.key)
-    keys = jax.random.split(rollout_key, betas.shape[0])
+    keys = jax.random.split(rollout_key, envs.beta.shape[0])
     explore = epsilon(hparams, state.step)
     sample = lambda one_env, key: forward_rollout(key, one_env, state.policy, batch_size, explore)
     traj = eqx.filter_vmap(sample)(envs, keys)

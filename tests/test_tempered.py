@@ -127,6 +127,8 @@ def test_the_conditional_step_loss_is_the_mean_of_each_betas_loss(grid, key):
     betas = jnp.array([0.5, 2.0])
     step = eqx.filter_jit(g.conditional_train_step)
     _, loss = step(state, hparams, grid, betas, g.detailed_balance, 8)
+    _, same = step(state, hparams, grid, [0.5, 2.0], g.detailed_balance, 8)  # a list will do
+    assert float(same) == float(loss)
     # The same trajectories, one beta at a time: the step's keys, split as it splits them.
     _, rollout_key = jax.random.split(state.key)
     keys = jax.random.split(rollout_key, 2)
