@@ -58,6 +58,11 @@ with quiet_interrupt_while_importing():
     from .train import make_train as make_train
     from .train import train_chunk as train_chunk
     from .train import train_step as train_step
+    from .tempered import Tempered as Tempered
+    from .tempered import conditional_train_step as conditional_train_step
+    from .tempered import log_uniform_betas as log_uniform_betas
+    from .tempered import make_conditional_train as make_conditional_train
+    from .tempered import tempered_batch as tempered_batch
     from .speedups import on_visited_rows as on_visited_rows
     from .speedups import use_every_cpu_core as use_every_cpu_core
     from .trainer import Trainer as Trainer

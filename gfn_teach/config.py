@@ -229,9 +229,14 @@ class TrainConfig:
         """``ValueError`` unless ``env`` can stand in for :meth:`make_env`: a
         :class:`Hypergrid` (any reward) with this config's ``env``, ``dim`` and ``side``, or
         any other :class:`Environment` when this config leaves the grid settings at their
-        defaults (checked by :meth:`validate` for every ``env`` but ``'hypergrid'``)."""
+        defaults (checked by :meth:`validate` for every ``env`` but ``'hypergrid'``). A
+        :class:`~gfn_teach.Tempered` environment is checked as the environment it wraps."""
+        from .tempered import Tempered  # here: gfn_teach.tempered imports this module
+
         if not isinstance(env, Environment):
             raise ValueError(f"env must be a gfn_teach.Environment, got {type(env).__name__}")
+        while isinstance(env, Tempered):
+            env = env.env
         if isinstance(env, Hypergrid):
             if self.env != "hypergrid":
                 raise ValueError(f"env is a Hypergrid but the config has env={self.env!r}")

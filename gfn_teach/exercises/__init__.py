@@ -15,6 +15,7 @@ from .evaluation import check_masked_log_pb as check_masked_log_pb
 from .evaluation import check_noise_floor as check_noise_floor
 from .losses import check_db_residual as check_db_residual
 from .mcmc import check_mh_acceptance as check_mh_acceptance
+from .tempered import check_tempered_target as check_tempered_target
 from .offpolicy import check_conditional_tv as check_conditional_tv
 from .losses import check_log_inflow as check_log_inflow
 from .losses import check_tb_residual as check_tb_residual
