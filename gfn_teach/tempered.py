@@ -29,7 +29,7 @@ import numpy as np
 from .environment import Environment
 from .losses import LOSSES
 from .rollout import forward_rollout
-from .train import Hyperparams, TrainState, epsilon, init_state, make_optimizer
+from .train import Hyperparams, TrainState, epsilon, init_state, make_optimizer, mark_visited
 
 
 class Tempered(Environment):
@@ -179,8 +179,8 @@ def conditional_train_step(
     params = eqx.filter(state.policy, eqx.is_array)
     updates, opt_state = make_optimizer(hparams).update(grads, state.opt_state, params)
     policy = eqx.apply_updates(state.policy, updates)
-    visited = state.visited.at[env.state_index(traj.final_states)].set(True)
-    return TrainState(policy, opt_state, key, state.step + 1, visited), loss
+    visited = mark_visited(state.visited, env, traj.final_states)
+    return TrainState(policy, opt_state, key, state.step + 1, visited, state.replay), loss
 
 
 def log_uniform_betas(key: jax.Array, low: float, high: float, shape: tuple[int, ...]) -> jax.Array:
@@ -210,6 +210,10 @@ def make_conditional_train(config, env: Environment, loss_fn: Callable | None = 
         raise ValueError(
             "loss 'tb' learns one log Z, which cannot be log Z_beta for every beta; use 'db', "
             "'subtb', 'fm' or 'mdb', whose log Z is the flow at s0 and sees beta"
+        )
+    if config.replay_size:
+        raise ValueError(
+            f"make_conditional_train has no replay buffer; leave replay_size at 0 (got {config.replay_size})"
         )
     config.check_env(env)
     loss_fn = LOSSES[config.loss] if loss_fn is None else loss_fn

@@ -192,10 +192,12 @@ def test_log_uniform_betas_stay_in_range_and_spread_evenly_in_log():
         g.log_uniform_betas(jax.random.PRNGKey(0), 0.0, 1.0, (3,))
 
 
-def test_conditional_training_refuses_tb_and_a_wrong_shape_of_betas():
+def test_conditional_training_refuses_tb_replay_and_a_wrong_shape_of_betas():
     env = g.Hypergrid(2, 3, "easy")
     with pytest.raises(ValueError, match="log Z_beta"):
         g.make_conditional_train(g.TrainConfig(dim=2, side=3, loss="tb"), env)
+    with pytest.raises(ValueError, match="has no replay buffer; leave replay_size at 0"):
+        g.make_conditional_train(g.TrainConfig(dim=2, side=3, replay_size=8), env)
     train = g.make_conditional_train(g.TrainConfig(dim=2, side=3, steps=4), env)
     for betas in (jnp.ones((3, 2)), jnp.ones((4, 2, 1))):
         with pytest.raises(ValueError, match=r"betas must be \[K\] or \[steps, K\]"):
