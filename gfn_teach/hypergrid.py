@@ -252,7 +252,7 @@ class Hypergrid(Environment):
             for r, n in [(self.reward.r0, self.side), (self.reward.r1, outer), (self.reward.r2, inner)]
             if r > 0 and n > 0
         ]
-        return jnp.float32(np.logaddexp.reduce(terms))
+        return jnp.asarray(np.logaddexp.reduce(terms))  # float64 under jax_enable_x64, else float32
 
     def marginal(self, p: jax.Array) -> jax.Array:
         """The 2D marginal of the first two coordinates (``[1, side]`` for ``dim = 1``)."""

@@ -724,8 +724,11 @@ def test_ctrl_c_while_starting_is_one_line(tmp_path):
     started = tmp_path / "jax-import-started"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
            "JAX_IMPORT_STARTED": str(started)}
+    # A terminal's Ctrl-C: SIGINT at its default in the child, even if this process inherited
+    # it ignored (an ignored SIGINT is inherited through exec, and the child would never stop).
     process = subprocess.Popen([sys.executable, "-m", "gfn_teach", "train", "--help"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while not started.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
