@@ -724,11 +724,13 @@ def test_ctrl_c_while_starting_is_one_line(tmp_path):
     started = tmp_path / "jax-import-started"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
            "JAX_IMPORT_STARTED": str(started)}
-    # A terminal's Ctrl-C: SIGINT at its default in the child, even if this process inherited
-    # it ignored (an ignored SIGINT is inherited through exec, and the child would never stop).
-    process = subprocess.Popen([sys.executable, "-m", "gfn_teach", "train", "--help"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # As from a terminal, SIGINT starts at its default in `python -m gfn_teach`, whatever this
+    # process does with it (an ignored SIGINT would be inherited through exec): a small Python
+    # resets it, then execs the command (no preexec_fn, which forks this multithreaded process).
+    command = [sys.executable, "-m", "gfn_teach", "train", "--help"]
+    reset_then_exec = f"import os, signal; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv({sys.executable!r}, {command!r})"
+    process = subprocess.Popen([sys.executable, "-c", reset_then_exec], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while not started.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
