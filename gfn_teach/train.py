@@ -118,7 +118,7 @@ def init_state(config: TrainConfig, env: Environment, key: jax.Array) -> TrainSt
     policy = make_policy(config, env, policy_key)
     opt_state = make_optimizer(Hyperparams.from_config(config)).init(eqx.filter(policy, eqx.is_array))
     visited = jnp.zeros(env.n_states if env.n_states <= MAX_EXACT_STATES else 0, dtype=bool)
-    replay = ReplayBuffer.empty(config.replay_size, env.reset(1).shape[-1]) if config.replay_size else None
+    replay = ReplayBuffer.empty(config.replay_size, env.state_size) if config.replay_size else None
     return TrainState(policy, opt_state, key, jnp.zeros((), jnp.int32), visited, replay)
 
 

@@ -123,11 +123,19 @@ def check_forward_valid(fn) -> bool:
 
 
 # ----- chapter 3: how much of Z sits in the background -------------------------------------
+def band_counts(side: int) -> tuple[int, int]:
+    """Cells of one coordinate in the outer band (1/4 < a <= 1/2) and the inner one
+    (3/10 < a < 2/5), with a = |i/(side-1) - 1/2| in exact fractions (also chapter 13's)."""
+    a = [abs(Fraction(i, side - 1) - Fraction(1, 2)) for i in range(side)]
+    outer = sum(Fraction(1, 4) < v <= Fraction(1, 2) for v in a)
+    inner = sum(Fraction(3, 10) < v < Fraction(2, 5) for v in a)
+    return outer, inner
+
+
 def background_share(r0: float, dim: int, side: int, r1: float, r2: float) -> float:
     """Fraction of ``Z`` carried by cells outside both bands, counted with exact fractions."""
-    offsets = [abs(Fraction(x, side - 1) - Fraction(1, 2)) for x in range(side)]
-    n_outer = sum(Fraction(1, 4) < a for a in offsets) ** dim
-    n_inner = sum(Fraction(3, 10) < a < Fraction(2, 5) for a in offsets) ** dim
+    outer, inner = band_counts(side)
+    n_outer, n_inner = outer**dim, inner**dim
     n_background = side**dim - n_outer
     z = r0 * side**dim + r1 * n_outer + r2 * n_inner
     return r0 * n_background / z
