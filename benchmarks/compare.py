@@ -653,10 +653,10 @@ def write_appendix(body: str, busy: bool) -> None:
         "nothing on this page is executed when the book is built. To regenerate it, run "
         "`make bench` from the repository root: it builds the two peer libraries' virtual "
         "environments and runs `benchmarks/compare.py`, which rewrites the results and this page.\n\n"
-        "Each chapter's runtime line gives its time on this 2-core CPU, as the book's strict "
-        "build measures it. The chapters have not been timed on a GPU yet: no GPU machine was "
-        "available to the session that measured them. `tests/colab_like.py` runs every chapter "
-        "with Colab's package versions on the CPU.\n\n"
+        "Each chapter's runtime line gives its time on this 2-core CPU in a fresh kernel with no "
+        "compilation cache, as `make execute` measures it. The chapters have not been timed on a "
+        "GPU yet: no GPU machine was available to the session that measured them. `make test` "
+        "runs every chapter with Colab's package versions on the CPU (`tests/colab_like.py`).\n\n"
         + note
     )
     with open(APPENDIX, "w") as fh:

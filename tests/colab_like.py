@@ -1,27 +1,37 @@
-"""Run every chapter the way a Colab reader does: the installed wheel, Colab's versions, no checkout.
+"""Every chapter, run as a Colab reader runs it and compared with its committed outputs (nbval).
 
-`make test-colab` (part of `make test`) runs this script. It
+`make test-chapters` (part of `make test`) runs this script. It
 
 1. keeps a virtual environment in ``.cache/colab-venv`` with Colab's published GPU-runtime
-   versions (``COLAB_PINS``) and no equinox, built once and rebuilt when the pins change;
+   versions (``COLAB_PINS``) and no equinox, plus the test tools of ``requirements.txt``
+   (pytest, nbval, pytest-xdist; Colab has pytest too), built once and rebuilt when the pins change;
 2. builds the project's wheel from a clean copy of its sources and installs it there the way
    the chapters' first cell does (``pip install``: no ``-e``, no ``requirements.txt``), then
    checks that ``jax`` is still the pinned version;
-3. copies each chapter alone into an empty temporary folder and executes it with a fresh
-   kernel of that environment, checking inside the kernel that ``gfn_teach`` comes from the
-   installed wheel, not from a checkout; two chapters at a time (one process per core).
+3. copies each chapter alone into an empty temporary folder, with one last cell that checks
+   that the kernel is this environment's and ``gfn_teach`` its installed wheel, and runs nbval
+   on it from that environment: every cell executed in a fresh kernel, and its outputs compared
+   with the committed ones (after ``tests/nbval_sanitize.cfg``, numbers allowed to differ by one
+   unit of their last digit, ``tests/nbval_tolerance.py``; cells tagged
+   ``nbval-ignore-output`` are executed and their own asserts checked, their outputs not
+   compared). Two chapters at a time (one process per core), the longest first.
 
-A chapter whose code, the library and this script are unchanged since it passed here is
-skipped (``tests/unchanged.py``; ``FRESH=1`` runs everything).
+``XLA_FLAGS`` passes through to the kernels: `make test` sets a perturbation that moves the last
+bits of compiled results as another processor does. The committed outputs were written by
+`make execute` with ``requirements.txt``'s newer jax, so each comparison is also one across jax
+versions and processors: what a Colab reader sees is what the page shows.
 
-Any error fails the run with a line naming the chapter and the cell. Python here is the
-machine's (3.11); Colab's is 3.13.
+A chapter whose code cells, outputs, the library and this script are unchanged since it passed
+here is skipped (``tests/unchanged.py``; ``FRESH=1`` runs everything).
+
+Any failure names the chapter and the cell. Python here is the machine's (3.11); Colab's is 3.13.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,9 +57,15 @@ COLAB_PINS = [
     "ipykernel",
     "nbclient",
 ]
+# What runs and compares the chapters there, at the versions requirements.txt pins.
+TEST_TOOLS = ("pytest", "nbval", "pytest-xdist")
 CELL_TIMEOUT = 900
+SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+TOLERANCE = ROOT / "tests" / "nbval_tolerance.py"
+RUNTIME_LINE = re.compile(r"\*Runtime: about (\d+) s")
 # What a chapter run here depends on, besides the chapter itself (see tests/unchanged.py).
-DEPENDS_ON = ["gfn_teach", "pyproject.toml", "README.md", "tests/colab_like.py"]
+DEPENDS_ON = ["gfn_teach", "pyproject.toml", "README.md", "requirements.txt", "tests/colab_like.py",
+              "tests/nbval_sanitize.cfg", "tests/nbval_tolerance.py"]
 
 
 def run(*command, **kwargs) -> subprocess.CompletedProcess:
@@ -60,14 +76,28 @@ def venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
+def test_tool_pins() -> list[str]:
+    """``name==version`` of each of TEST_TOOLS, as requirements.txt pins it."""
+    pins = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name, separator, version = line.split("#")[0].strip().partition("==")
+        if separator and name.lower() in TEST_TOOLS:
+            pins[name.lower()] = f"{name}=={version}"
+    missing = [tool for tool in TEST_TOOLS if tool not in pins]
+    if missing:
+        sys.exit(f"colab-like run: requirements.txt pins no version of {', '.join(missing)}")
+    return [pins[tool] for tool in TEST_TOOLS]
+
+
 def ensure_colab_venv() -> None:
     """Create (or recreate) the Colab-like environment unless it already has these pins."""
-    wanted = "\n".join(COLAB_PINS)
+    pins = COLAB_PINS + test_tool_pins()
+    wanted = "\n".join(pins)
     if STAMP.exists() and STAMP.read_text() == wanted and venv_python().exists():
         return
     shutil.rmtree(VENV, ignore_errors=True)
     venv.create(VENV, with_pip=True)
-    run(venv_python(), "-m", "pip", "install", "-q", *COLAB_PINS)
+    run(venv_python(), "-m", "pip", "install", "-q", *pins)
     STAMP.write_text(wanted)
 
 
@@ -107,60 +137,79 @@ def clean_environment() -> dict:
     return env
 
 
-# --------------------------------------------------------------------------- in the venv
-PROBE = """
-import sys, gfn_teach, jax
-print(sys.executable, gfn_teach.__file__, jax.__version__, sep="\\n")
-"""
-
-
-def execute_chapters(chapters: list[str]) -> int:
-    """Run inside the Colab-like venv: execute each chapter alone in an empty folder."""
+# ------------------------------------------------------------------ each chapter, alone
+def probe_cell():
+    """A last cell, with the output it must print: the kernel and the library are the venv's."""
     import nbformat
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
 
-    failures, times = [], {}
-    for chapter in chapters:
-        name = Path(chapter).name
-        with tempfile.TemporaryDirectory(prefix="colab-like-") as folder:
-            shutil.copy2(chapter, Path(folder) / name)
-            notebook = nbformat.read(Path(folder) / name, as_version=4)
-            client = NotebookClient(
-                notebook, timeout=CELL_TIMEOUT, kernel_name="python3",
-                resources={"metadata": {"path": folder}},
-            )
-            start = time.perf_counter()
-            with client.setup_kernel(stderr=subprocess.DEVNULL):  # cells' stderr still comes back
-                index = None
-                probe = nbformat.v4.new_code_cell(PROBE)  # run last, in the same kernel
-                notebook.cells.append(probe)
-                try:
-                    for index, cell in enumerate(notebook.cells):
-                        client.execute_cell(cell, index)
-                except CellExecutionError as error:
-                    first_line = notebook.cells[index].source.splitlines()[0] if notebook.cells[index].source else ""
-                    message = f"{error.ename}: {error.evalue}".splitlines()[0]
-                    failures.append(f"{chapter}: cell {index} ({first_line!r}) raised {message}")
-                    continue
-            times[name] = time.perf_counter() - start
-            executable, module, jax_version = probe.outputs[0]["text"].split()
-            if not executable.startswith(str(VENV)) or not module.startswith(str(VENV)):
-                failures.append(f"{chapter}: the kernel used {executable} and {module}, not the Colab-like venv")
-            elif jax_version != JAX_VERSION:
-                failures.append(f"{chapter}: the kernel has jax {jax_version}, not {JAX_VERSION}")
-            print(f"  {name:34s} {times[name]:6.1f} s", flush=True)
-    if len(times) > 1:
-        print(f"chapters executed in the Colab-like environment: {sum(times.values()):.0f} s in all")
-    for failure in failures:
-        print(f"FAILED {failure}")
-    return 1 if failures else 0
+    source = (
+        "import sys, gfn_teach, jax\n"
+        f"venv = {str(VENV)!r}\n"
+        'print("kernel from the Colab-like venv:", sys.executable.startswith(venv))\n'
+        'print("gfn_teach from its installed wheel:", gfn_teach.__file__.startswith(venv))\n'
+        'print("jax", jax.__version__)\n'
+    )
+    expected = (f"kernel from the Colab-like venv: True\ngfn_teach from its installed wheel: True\n"
+                f"jax {JAX_VERSION}\n")
+    cell = nbformat.v4.new_code_cell(source, execution_count=1)  # nbval compares run cells only
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=expected)]
+    return cell
+
+
+def stage(chapter: str, folder: Path) -> Path:
+    """``chapter`` alone in ``folder``, with the probe cell last; nbval's plugin beside it."""
+    import nbformat
+
+    folder.mkdir()
+    notebook = nbformat.read(chapter, as_version=4)
+    notebook.cells.append(probe_cell())
+    copy = folder / Path(chapter).name
+    nbformat.write(notebook, copy)
+    shutil.copy2(TOLERANCE, folder / "conftest.py")  # loaded by pytest; not on the kernel's path
+    return copy
+
+
+def expected_seconds(chapter: str) -> int:
+    """The time the chapter's runtime line states (0 without one): longest chapters go first."""
+    match = RUNTIME_LINE.search(Path(chapter).read_text())
+    return int(match.group(1)) if match else 0
+
+
+def nbval_command(notebook: Path) -> list[str]:
+    return [
+        str(venv_python()), "-m", "pytest", "--nbval", "--nbval-current-env",
+        f"--nbval-cell-timeout={CELL_TIMEOUT}", "--nbval-sanitize-with", str(SANITIZE),
+        "-p", "no:cacheprovider", "-p", "no:xdist", "-q", "--color=no",
+        f"--rootdir={notebook.parent}", notebook.name,
+    ]
+
+
+def run_in_parallel(chapters: list[str], folder: Path):
+    """nbval on each chapter in its own process of the Colab-like venv, one per core.
+
+    Yields (chapter, exit code, seconds, the run's output)."""
+    waiting = sorted(chapters, key=expected_seconds, reverse=True)
+    running = {}
+    while waiting or running:
+        while waiting and len(running) < min(2, os.cpu_count() or 1):
+            chapter = waiting.pop(0)
+            notebook = stage(chapter, folder / Path(chapter).stem)
+            log = open(notebook.parent / "nbval.log", "w+")
+            process = subprocess.Popen(nbval_command(notebook), cwd=notebook.parent,
+                                       env=clean_environment(), stdout=log, stderr=subprocess.STDOUT)
+            running[chapter] = (process, log, time.perf_counter())
+        time.sleep(0.2)
+        for chapter, (process, log, start) in list(running.items()):
+            if process.poll() is not None:
+                del running[chapter]
+                log.seek(0)
+                yield chapter, process.returncode, time.perf_counter() - start, log.read()
+                log.close()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("chapters", nargs="*", help="chapters to run (default: book/*.ipynb)")
-    parser.add_argument("--execute", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--prepare", action="store_true",
                         help="only create the Colab-like venv (make test does it while the unit tests run)")
     args = parser.parse_args()
@@ -170,11 +219,8 @@ def main() -> int:
     chapters = [str(Path(c).resolve()) for c in args.chapters] or [
         str(p) for p in sorted((ROOT / "book").glob("*.ipynb"))
     ]
-    if args.execute:
-        return execute_chapters(chapters)
-
     start = time.perf_counter()
-    stamps = unchanged.still_to_run("colab-like", chapters, DEPENDS_ON)
+    stamps = unchanged.still_to_run("chapters", chapters, DEPENDS_ON)
     todo = list(stamps)
     if not todo:
         return 0
@@ -182,31 +228,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="colab-wheel-") as folder:
         install_wheel(build_wheel(Path(folder)))
     print(f"Colab-like environment ready in {time.perf_counter() - start:.0f} s "
-          f"(jax {JAX_VERSION}, project installed from its wheel)", flush=True)
-    status = 0
-    for chapter, returncode in run_in_parallel(todo):
-        status = status or returncode
-        if returncode == 0:
-            unchanged.mark(stamps[chapter])
-    print(f"Colab-like run took {time.perf_counter() - start:.0f} s")
-    return status
+          f"(jax {JAX_VERSION}, project installed from its wheel; XLA_FLAGS="
+          f"{os.environ.get('XLA_FLAGS', '')!r})", flush=True)
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="colab-like-") as folder:
+        for chapter, returncode, seconds, output in run_in_parallel(todo, Path(folder)):
+            name = Path(chapter).name
+            if returncode == 0:
+                unchanged.mark(stamps[chapter])
+                print(f"  {name:40s} {seconds:6.1f} s  passed", flush=True)
+            else:
+                failed.append(name)
+                print(f"  {name:40s} {seconds:6.1f} s  FAILED (nbval exit {returncode}):\n{output}", flush=True)
+    print(f"chapters run and compared in the Colab-like venv in {time.perf_counter() - start:.0f} s"
+          + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
 
-
-def run_in_parallel(chapters: list[str]):
-    """Each chapter in its own process of the Colab-like venv, one per core; yields exit codes."""
-    waiting, running = list(chapters), {}
-    while waiting or running:
-        while waiting and len(running) < min(2, os.cpu_count() or 1):
-            chapter = waiting.pop(0)
-            running[chapter] = subprocess.Popen(
-                [str(venv_python()), __file__, "--execute", chapter],
-                cwd=tempfile.gettempdir(), env=clean_environment(),
-            )
-        time.sleep(0.2)
-        for chapter, process in list(running.items()):
-            if process.poll() is not None:
-                del running[chapter]
-                yield chapter, process.returncode
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,8 @@
 Compiled CPU code gives results that differ in the last bits from one processor to another,
 and a printed number can then round the other way ("3.26" here, "3.27" there), or a value
 glued with all its digits can differ in the seventh. This plugin (``-p nbval_tolerance``, as
-``tests/run_nbval.py`` passes it) lets nbval accept a fresh output whose text is the committed
+``tests/run_nbval.py`` passes it; ``tests/colab_like.py`` copies it beside each chapter as its
+``conftest.py``) lets nbval accept a fresh output whose text is the committed
 one except for numbers that are *close*:
 
 - a number written with a decimal point or an exponent may differ from the committed one by one

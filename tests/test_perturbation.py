@@ -1,7 +1,7 @@
-"""The perturbation under which `make test-nbval` runs the chapters really moves their numbers.
+"""The perturbation under which `make test` runs the chapters really moves their numbers.
 
-nbval re-executes every chapter with ``XLA_FLAGS`` set to the Makefile's ``PERTURBATION``
-(XLA limited to SSE4.2 vectors), so that the committed outputs are shown to survive last-bit
+`make test-chapters` re-executes every chapter (nbval) with ``XLA_FLAGS`` set to the Makefile's
+``PERTURBATION`` (XLA limited to SSE4.2 vectors, and fast maths), so that the committed outputs are shown to survive last-bit
 changes like those of another processor. That proof is only worth something if the flag changes
 results here: a short training run (the one measured when the flag was chosen) must end on different
 floats with it than without it.
