@@ -115,14 +115,24 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory test-browser
 
 # Skipped when nothing it reads changed since it passed here (tests/unchanged.py; FRESH=1 reruns).
-UNIT_INPUTS := gfn_teach tests benchmarks book requirements.txt pyproject.toml README.md Makefile
+# After an edit of book/ alone (a chapter's prose, say), only the tests that read book/ run:
+# the others passed on the same inputs. tests/test_unchanged.py checks that BOOK_TESTS names
+# every test file that reads the chapters.
+UNIT_INPUTS := gfn_teach tests benchmarks _static requirements.txt pyproject.toml README.md Makefile
+BOOK_TESTS  := tests/test_colab_cell.py tests/test_page_harness.py tests/test_plain_markdown.py \
+               tests/test_prose_numbers.py tests/test_unchanged.py
 test-unit: $(STAMP)
-	@stamp=$$($(BIN)/python tests/unchanged.py fingerprint unit $(UNIT_INPUTS)); \
-	if $(BIN)/python tests/unchanged.py passed $$stamp; then \
-	  echo "unit tests: unchanged since they passed ($$stamp), skipped (FRESH=1 reruns them)"; \
+	@fingerprint="$(BIN)/python tests/unchanged.py fingerprint"; \
+	passed="$(BIN)/python tests/unchanged.py passed"; mark="$(BIN)/python tests/unchanged.py mark"; \
+	without_book=$$($$fingerprint unit $(UNIT_INPUTS)); with_book=$$($$fingerprint unit+book $(UNIT_INPUTS) book); \
+	if $$passed $$with_book; then \
+	  echo "unit tests: unchanged since they passed ($$with_book), skipped (FRESH=1 reruns them)"; \
+	elif $$passed $$without_book; then \
+	  echo "unit tests: only book/ changed since they passed; running the tests that read it"; \
+	  $(BIN)/python -m pytest $(BOOK_TESTS) -q -p no:cacheprovider && $$mark $$with_book; \
 	else \
 	  $(BIN)/python -m pytest tests --ignore=tests/browser -q -n 2 --durations=15 && \
-	  $(BIN)/python tests/unchanged.py mark $$stamp; \
+	  $$mark $$without_book && $$mark $$with_book; \
 	fi
 
 # Every chapter as a Colab reader runs it (Colab's versions, venv cached in .cache/colab-venv; the

@@ -1,6 +1,7 @@
 """tests/unchanged.py: what changes a chapter's fingerprint, and what does not."""
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -48,3 +49,34 @@ def test_a_stamp_is_ignored_when_fresh(tmp_path, monkeypatch):
     assert unchanged.passed("abc")
     monkeypatch.setenv("FRESH", "1")
     assert not unchanged.passed("abc")
+
+
+def test_markdown_counts_where_the_check_reads_it(tmp_path):
+    """The unit tests read the chapters' prose (tests/test_prose_numbers.py and others): for
+    them, a chapter counts whole."""
+    copy = tmp_path / CHAPTER.name
+    shutil.copy(CHAPTER, copy)
+    same = unchanged.fingerprint("unit", [str(copy)], whole_notebooks=True)
+    notebook = json.loads(CHAPTER.read_text())
+    first(notebook["cells"], "markdown")["source"].append("More prose.")
+    copy.write_text(json.dumps(notebook))
+    assert unchanged.fingerprint("unit", [str(copy)], whole_notebooks=True) != same
+
+
+READS_THE_BOOK = re.compile(r"""["']book["'/]|\.ipynb""")
+
+
+def test_every_unit_test_that_reads_the_book_reruns_after_a_prose_edit():
+    """After an edit of book/ alone, `make test-unit` runs only the Makefile's BOOK_TESTS: every
+    test file that names the book's folder or a notebook must be one of them."""
+    makefile = (unchanged.ROOT / "Makefile").read_text()
+    listed = re.search(r"^BOOK_TESTS\s*:=((?:.*\\\n)*.*)$", makefile, re.MULTILINE)
+    assert listed, "the Makefile defines no BOOK_TESTS"
+    book_tests = set(listed.group(1).replace("\\\n", " ").split())
+    reading = {
+        f"tests/{path.name}"
+        for path in (unchanged.ROOT / "tests").glob("test_*.py")
+        if READS_THE_BOOK.search(path.read_text())
+    }
+    assert reading - book_tests == set(), "these read book/ but are not in the Makefile's BOOK_TESTS"
+    assert all((unchanged.ROOT / name).is_file() for name in book_tests)

@@ -1,15 +1,16 @@
 """Skip a check whose inputs have not changed since it last passed in this checkout.
 
-`make test` runs each slow check (the unit tests, nbval on each chapter, each chapter in the
-Colab-like venv) through this script. A check's *fingerprint* is a SHA-256 over everything it
-reads: the files named on the command line (folders are walked, ``__pycache__`` skipped), and
-for a notebook only what executing it depends on and compares (its code cells' source, outputs
-and tags; not its Markdown), plus the environment variables that change results (``XLA_FLAGS``).
+`make test` runs each slow check (the unit tests, each chapter's run in the Colab-like venv)
+through this script. A check's *fingerprint* is a SHA-256 over everything it reads: the files
+named on the command line (folders are walked, ``__pycache__`` skipped), and for a notebook only
+what executing it depends on and compares (its code cells' source, outputs and tags; not its
+Markdown, unless the check reads the prose, as the unit tests do), plus the environment
+variables that change results (``XLA_FLAGS``).
 When a check passes, its fingerprint is written under ``.cache/passed/``; the next run with the
 same fingerprint says so and skips it. A fresh clone has no ``.cache`` and runs everything, and
 ``FRESH=1`` (or ``CI=true``) ignores the stamps.
 
-    python tests/unchanged.py fingerprint NAME FILE...   print NAME's fingerprint
+    python tests/unchanged.py fingerprint NAME FILE...   print NAME's fingerprint (notebooks whole)
     python tests/unchanged.py passed FINGERPRINT         exit 0 if it passed before
     python tests/unchanged.py mark FINGERPRINT           record that it passed
 """
@@ -44,14 +45,19 @@ def files_under(path: Path) -> list[Path]:
     return [path]
 
 
-def fingerprint(name: str, paths: list[str]) -> str:
+def fingerprint(name: str, paths: list[str], whole_notebooks: bool = False) -> str:
+    """SHA-256 of ``name``, ENVIRONMENT and the files under ``paths``.
+
+    A notebook counts by what executing it reads (``notebook_inputs``), or whole, Markdown
+    included, with ``whole_notebooks`` (for checks that read the prose, as the unit tests do)."""
     digest = hashlib.sha256(name.encode())
     for variable in ENVIRONMENT:
         digest.update(f"{variable}={os.environ.get(variable, '')}\n".encode())
     for path in paths:
         for file in files_under(Path(path)):
             digest.update(file.as_posix().encode())
-            digest.update(notebook_inputs(file) if file.suffix == ".ipynb" else file.read_bytes())
+            as_run = file.suffix == ".ipynb" and not whole_notebooks
+            digest.update(notebook_inputs(file) if as_run else file.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -81,7 +87,7 @@ def mark(stamp: str) -> None:
 def main(argv: list[str]) -> int:
     command, *rest = argv
     if command == "fingerprint":
-        print(fingerprint(rest[0], rest[1:]))
+        print(fingerprint(rest[0], rest[1:], whole_notebooks=True))
         return 0
     if command == "passed":
         return 0 if passed(rest[0]) else 1
