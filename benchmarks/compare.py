@@ -3,6 +3,7 @@
     make bench                                   # builds the peer venvs, then runs this
     .venv/bin/python benchmarks/compare.py       # full run (10 min on an idle 2-core CPU, 40-50 min on a busy one)
     .venv/bin/python benchmarks/compare.py --quick   # 1 repeat, few steps: checks the plumbing
+    .venv/bin/python benchmarks/compare.py --only-16 # the 16x16 section alone (about 10 min)
 
 Problem, the same for all: hypergrid, "easy" reward (R0=1e-3, R1=0.5, R2=2), 16 trajectories a
 step, MLP 256 wide with 2 hidden layers, Adam 1e-3 (log Z: 0.1), DB and TB, uniform P_B,
@@ -21,6 +22,9 @@ Sections of the report:
   2. 4D 20^4: steps/s and compile seconds (a short run).
   3. gfn_teach alone on 20^4: steps and seconds to exact TV <= 0.1 (DB, TB), peak memory.
   4. benchmarks/speed.py (exact DP time on 20^4, vmap over 8 seeds).
+  5. 2D 16x16 at 32,000 trajectories (torchgfn's 2026 notebook setting): TB, DB and SubTB,
+     R0 = 0.1, every library; final exact TV, training seconds, and how much sooner gfn_teach
+     reaches each peer's final TV (--only-16: this section alone, the rest from latest.json).
   0. Like-for-like comparisons first (runs of both libraries that learned); the ratios measured
      on runs that did not learn are listed and flagged (their trajectories are short).
   5. The targets, met or not (speed targets on runs that did not learn: not like-for-like).
@@ -66,6 +70,14 @@ REC_FLAGS = ["--learn-backward", "--epsilon-start", "1.0", "--exploration-steps"
 
 TV_2D = 0.05
 TV_4D = 0.1
+# torchgfn's 2026 notebook setting: TB, DB and SubTB on a 16x16 grid for 32,000 trajectories.
+SIDE_16, TRAJECTORIES_16, LOSSES_16 = 16, 32_000, ("tb", "db", "subtb")
+# gfn_teach's loss runs the network on the visited rows, compiled for this many row counts
+# (Trainer's row_buckets). On the 2D grids 2 compile in about 60% of the time of 8 (the CLI's
+# choice) and step as fast: measured on 20x20 DB, 3000 steps, 3 seeds, compile 1.66-1.83 s
+# against 2.69-3.05 s, 302-341 steps/s against 332-367. The 4D runs keep 8, where an untrained
+# policy's short trajectories fill a small share of the rows.
+ROW_BUCKETS_2D, ROW_BUCKETS_4D = 2, 8
 # A run whose final exact TV is above this did not learn (a policy on one mode of four: 0.75).
 LEARNED_TV = 0.3
 
@@ -87,6 +99,8 @@ def run_one(lib: str, loss: str, dim: int, side: int, steps: int, seed: int, wor
     if dump_every:
         cmd += ["--dump-every", str(dump_every)]
     cmd += extra or []
+    if lib.startswith("gfn_teach"):
+        cmd += ["--row-buckets", str(ROW_BUCKETS_2D if dim == 2 else ROW_BUCKETS_4D)]
     start = time.perf_counter()
     with open(os.path.join(workdir, tag + ".log"), "w") as fh:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
@@ -114,8 +128,8 @@ def run_one(lib: str, loss: str, dim: int, side: int, steps: int, seed: int, wor
 class TVEvaluator:
     """Exact TV of dumped forward log-prob tables, by our DP, against the exact target."""
 
-    def __init__(self, dim: int, side: int):
-        self.env = g.Hypergrid(dim, side, "easy")
+    def __init__(self, dim: int, side: int, reward: str = "easy"):
+        self.env = g.Hypergrid(dim, side, reward)
         target = self.env.true_distribution()
         env = self.env
         self._tv = jax.jit(lambda t: g.total_variation(target, g.terminal_distribution_from_log_pf(env, t)))
@@ -280,6 +294,11 @@ def main() -> None:
     p.add_argument("--steps-4d", type=int, default=80, help="4D speed-run length")
     p.add_argument("--steps-4d-tv", type=int, default=8000, help="max steps of our 4D TV run")
     p.add_argument("--dump-every-4d-tv", type=int, default=500)
+    p.add_argument("--dump-every-16", type=int, default=100,
+                   help="16x16 section: exact TV every this many steps (its run length is "
+                        f"{TRAJECTORIES_16:,} trajectories / 16 a step)")
+    p.add_argument("--only-16", action="store_true",
+                   help="run the 16x16 section alone; the other sections come from results/latest.json")
     p.add_argument("--skip-speed-py", action="store_true")
     p.add_argument("--speed-repeats", type=int, default=3, help="speed.py --repeats")
     p.add_argument("--no-book", action="store_true", help="do not refresh book/appendix_benchmarks.md")
@@ -293,10 +312,22 @@ def main() -> None:
     if args.quick:
         args.repeats, args.steps_2d, args.steps_2d_torchgfn, args.dump_every_2d = 1, 200, 100, 50
         args.steps_4d, args.steps_4d_tv, args.dump_every_4d_tv = 20, 1000, 500
+        args.dump_every_16 = 50
 
     for lib in PEERS:
         if not os.path.exists(command(lib)[0]):
             sys.exit(f"missing {command(lib)[0]}: run `bash benchmarks/peers/setup_envs.sh` (or `make bench`)")
+
+    if args.only_16:
+        saved = os.path.join(RESULTS, "latest.json")
+        if not os.path.exists(saved):
+            sys.exit(f"--only-16 needs {saved} from a full run for the other sections: run without it")
+        with open(saved) as fh:
+            raw = json.load(fh)
+        workdir = tempfile.mkdtemp(prefix="gfn_bench_")
+        raw["grid16"] = run_grid16(args, workdir, steps=200 if args.quick else None)
+        write_results(raw, args, workdir)
+        return
 
     started = datetime.datetime.now()
     load_start = load_str()
@@ -354,19 +385,47 @@ def main() -> None:
     raw = {"machine": machine, "load_start": load_start, "load_end": load_end, "quick": args.quick,
            "started": started.isoformat(), "finished": finished.isoformat(), "args": vars(args),
            "runs_2d": runs2, "runs_4d": runs4, "long_4d": long4, "speed_py": speed_out, "log": log}
+    # 5. torchgfn's notebook setting: 16x16, 32,000 trajectories, TB / DB / SubTB.
+    raw["grid16"] = run_grid16(args, workdir, steps=200 if args.quick else None)
+    write_results(raw, args, workdir)
+
+
+def write_results(raw: dict, args, workdir: str) -> None:
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "quick.json" if args.quick else "latest.json"), "w") as fh:
         json.dump(raw, fh, indent=1, default=str)
-    write_report(raw, book=not args.no_book)
+    write_report(raw, book=not args.no_book, quick=args.quick)
     if args.keep:
         print(f"[compare] kept {workdir}")
     else:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def write_report(raw: dict, book: bool = True) -> None:
+def run_grid16(args, workdir: str, steps: int | None = None) -> dict:
+    """TB, DB and SubTB on 16x16 with R0 = 0.1 (torchgfn's default reward), 32,000 trajectories
+    (2,000 steps of 16), each library alternating, exact TV every --dump-every-16 steps."""
+    steps = steps or TRAJECTORIES_16 // 16
+    started, load_start = datetime.datetime.now(), load_str()
+    evaluator = TVEvaluator(2, SIDE_16, "original")
+    runs = {loss: {lib: [] for lib in LIBS} for loss in LOSSES_16}
+    log: list[str] = []
+    print(f"[compare] 2D {SIDE_16}x{SIDE_16}, R0 = 0.1: {args.repeats} rounds of {steps} steps", flush=True)
+    for r in range(args.repeats):
+        for loss in LOSSES_16:
+            for lib in LIBS:
+                res = run_one(lib, loss, 2, SIDE_16, steps, r, workdir, args.dump_every_16,
+                              ["--reward", "original"], log)
+                add_tv(res, evaluator, TV_2D)
+                runs[loss][lib].append(res)
+    return {"started": started.isoformat(), "finished": datetime.datetime.now().isoformat(),
+            "load_start": load_start, "load_end": load_str(), "steps": steps, "runs": runs, "log": log}
+
+
+def write_report(raw: dict, book: bool = True, quick: bool | None = None) -> None:
     """Markdown report from the raw results (also: `compare.py --report-from latest.json`)."""
     args = argparse.Namespace(**raw["args"])
+    if quick is not None:
+        args.quick = quick
     machine, load_start, load_end = raw["machine"], raw["load_start"], raw["load_end"]
     runs2, runs4, long4, speed_out = raw["runs_2d"], raw["runs_4d"], raw["long_4d"], raw["speed_py"]
     started = datetime.datetime.fromisoformat(raw["started"])
@@ -574,6 +633,9 @@ def write_report(raw: dict, book: bool = True) -> None:
                 vmap_ceiling = float(m.group(1))
         L.append("")
 
+    if raw.get("grid16"):
+        L.extend(grid16_section(raw["grid16"], args.repeats))
+
     # targets
     L.append("## Targets")
     L.append("")
@@ -603,6 +665,8 @@ def write_report(raw: dict, book: bool = True) -> None:
         L.append(f"| 4D {loss.upper()}: reach exact TV ≤ {TV_4D} (report steps and seconds) | "
                  + (f"{st} steps, {fmt(res['tv_reached_seconds'])} s" if st else f"not reached in {res['steps']} steps")
                  + f" | {yes(st is not None)} |")
+    if raw.get("grid16"):
+        L.extend(grid16_targets(raw["grid16"]))
     rss4 = max(long4[loss]["child_peak_rss_mib"] for loss in long4)
     L.append(f"| 4D run with exact evaluation < 4 GiB resident | {rss4:.0f} MiB | {yes(rss4 < 4096)} |")
     rss2 = med([x["child_peak_rss_mib"] for loss in runs2 for x in runs2[loss]["gfn_teach"]])
@@ -611,7 +675,7 @@ def write_report(raw: dict, book: bool = True) -> None:
     L.append("## Run log")
     L.append("")
     L.append("```text")
-    L.extend(s.strip() for s in log)
+    L.extend(s.strip() for s in log + raw.get("grid16", {}).get("log", []))
     L.append("```")
     body = "\n".join(L) + "\n"
 
@@ -633,6 +697,85 @@ def write_report(raw: dict, book: bool = True) -> None:
         write_appendix(body, busy)
     print(report)
     print(f"[compare] wrote {', '.join(os.path.relpath(x, ROOT) for x in paths)}", flush=True)
+
+
+# Time-to-quality goals of the 16x16 section: gfn_teach reaches each peer's final TV this many
+# times sooner (training seconds, compile included).
+GOAL_16 = {"torchgfn": 10.0, "gfnx": 3.0}
+
+
+def seconds_to_tv(run: dict, tv: float) -> float | None:
+    """Training seconds (compile included) at the run's first dump with exact TV <= tv."""
+    hit = next((d for d in run["dumps"] if d["exact_tv"] <= tv), None)
+    return hit["train_seconds"] if hit else None
+
+
+def time_to_peer_quality(ours: list[dict], peer: list[dict]) -> tuple[float, int]:
+    """Median over rounds of (peer's training seconds) / (ours to reach the peer's final TV),
+    and how many rounds ours reached it; a round where ours never did counts as 0."""
+    ratios, reached = [], 0
+    for a, b in zip(ours, peer):
+        t = seconds_to_tv(a, b["final_tv"])
+        reached += t is not None
+        ratios.append(b["total_train_seconds"] / t if t else 0.0)
+    return med(ratios), reached
+
+
+def grid16_section(g16: dict, repeats: int) -> list[str]:
+    runs, steps = g16["runs"], g16["steps"]
+    started = datetime.datetime.fromisoformat(g16["started"])
+    finished = datetime.datetime.fromisoformat(g16["finished"])
+    L = [f"## 2D {SIDE_16}×{SIDE_16}, {steps * 16:,} trajectories: TB, DB and SubTB", ""]
+    L.append(f"The setting of torchgfn's 2026 policy-gradient notebook, which reports exact TV after "
+             f"{TRAJECTORIES_16:,} trajectories on this grid: {steps:,} steps of 16 trajectories, "
+             f"R0 = 0.1 (torchgfn's default; R1 = 0.5, R2 = 2), the same network, optimiser and "
+             f"uniform backward policy as above, on-policy; SubTB with lambda = 0.9, each "
+             f"trajectory's sub-trajectories weighted lambda^length and normalised per trajectory "
+             f"(torchgfn's `geometric_within`). Run {started:%Y-%m-%d %H:%M} – {finished:%H:%M}, "
+             f"load average {g16['load_start']} at the start and {g16['load_end']} at the end; "
+             f"{repeats} run(s) of each, alternating. Training seconds include compilation (step 1) "
+             f"and exclude the exact evaluations, every {g16['runs']['tb']['gfn_teach'][0]['dumps'][0]['step']} steps.")
+    L.append("")
+    L.append("| loss | library | final exact TV | training s | compile s | steps/s | gfn_teach reaches this TV in | ratio (> 1×: gfn_teach sooner) |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for loss in LOSSES_16:
+        ours = runs[loss]["gfn_teach"]
+        for lib in LIBS:
+            rs = runs[loss][lib]
+            if lib == "gfn_teach":
+                reach, ratio = "—", "1 (ref.)"
+            else:
+                times = [seconds_to_tv(a, b["final_tv"]) for a, b in zip(ours, rs)]
+                got = [t for t in times if t is not None]
+                reach = (f"{fmt(med(got))} s" + ("" if len(got) == len(times) else f" ({len(got)}/{len(times)} runs)")
+                         if got else f"not reached in {steps:,} steps")
+                r, _ = time_to_peer_quality(ours, rs)
+                ratio = ratio_str(r) if got else "—"
+            L.append(f"| {loss.upper() if loss != 'subtb' else 'SubTB'} | {lib} | "
+                     f"{fmt(med([x['final_tv'] for x in rs]))} | {fmt(med([x['total_train_seconds'] for x in rs]))} | "
+                     f"{fmt(med([x['compile_seconds'] for x in rs]))} | {fmt(med([x['steps_per_second'] for x in rs]))} | "
+                     f"{reach} | {ratio} |")
+    L.append("")
+    L.append("\"gfn_teach reaches this TV in\": training seconds of gfn_teach's run, in the same round, at its "
+             "first evaluation with exact TV at or under the peer's final TV; the ratio is the peer's "
+             "training seconds over that, median over rounds (a round where gfn_teach never got there "
+             "counts as 0).")
+    L.append("")
+    return L
+
+
+def grid16_targets(g16: dict) -> list[str]:
+    L = []
+    runs = g16["runs"]
+    for loss in LOSSES_16:
+        ours = runs[loss]["gfn_teach"]
+        name = loss.upper() if loss != "subtb" else "SubTB"
+        for lib, want in GOAL_16.items():
+            r, reached = time_to_peer_quality(ours, runs[loss][lib])
+            L.append(f"| 16×16 {name}: gfn_teach reaches {lib}'s final TV ≥ {want:g}× sooner | "
+                     f"{ratio_str(r)} ({reached}/{len(ours)} rounds reached) | "
+                     f"{'yes' if r >= want and reached == len(ours) else '**no**'} |")
+    return L
 
 
 def write_appendix(body: str, busy: bool) -> None:

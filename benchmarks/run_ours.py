@@ -48,6 +48,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import gfn_teach as g
+from gfn_teach.speedups import compiler_options
+from gfn_teach.trainer import ROW_BUCKETS
 
 
 def peak_rss_mib() -> float:
@@ -57,11 +59,14 @@ def peak_rss_mib() -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--loss", choices=["db", "tb"], required=True)
+    p.add_argument("--loss", choices=["db", "tb", "subtb"], required=True)
     p.add_argument("--dim", type=int, required=True)
     p.add_argument("--side", type=int, required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reward", choices=["easy", "original"], default="easy",
+                   help="R0 = 1e-3 (easy) or 0.1 (original, torchgfn's default); R1 = 0.5, R2 = 2")
+    p.add_argument("--subtb-lambda", type=float, default=0.9, help="SubTB only (torchgfn's default)")
     p.add_argument("--out", required=True)
     p.add_argument("--dump-every", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=16)
@@ -74,6 +79,11 @@ def main() -> None:
     p.add_argument("--epsilon-start", type=float, default=0.0,
                    help="exploration at step 0, decaying linearly to 0 (default 0: on-policy, as the peers)")
     p.add_argument("--exploration-steps", type=int, default=1000, help="steps over which epsilon decays")
+    p.add_argument("--row-buckets", type=int, default=ROW_BUCKETS,
+                   help="sizes the loss is compiled for (g.on_visited_rows); 1: every row, one size")
+    p.add_argument("--xla-defaults", action="store_true",
+                   help="compile with XLA's default options instead of the library's "
+                        "(g.speedups.compiler_options: LLVM -O2 on a CPU), as Trainer does")
     p.add_argument("--stop-tv", type=float, default=None,
                    help="stop at the first dump whose exact TV <= this (needs --dump-every)")
     p.add_argument("--no-save-dumps", action="store_true",
@@ -82,13 +92,16 @@ def main() -> None:
     assert args.steps >= 2
 
     config = g.TrainConfig(
-        dim=args.dim, side=args.side, loss=args.loss, steps=args.steps, batch_size=args.batch_size,
+        dim=args.dim, side=args.side, reward=args.reward, loss=args.loss, steps=args.steps, batch_size=args.batch_size,
         hidden=args.hidden, depth=args.depth, lr=args.lr, lr_log_z=args.logz_lr,
         learn_backward=args.learn_backward, epsilon_start=args.epsilon_start, epsilon_end=0.0,
         exploration_steps=args.exploration_steps, seed=args.seed,
+        **({"subtb_lambda": args.subtb_lambda} if args.loss == "subtb" else {}),
     )
     env = config.make_env()
-    loss_fn = g.on_visited_rows({"db": g.detailed_balance, "tb": g.trajectory_balance}[args.loss])
+    loss_fn = {"db": g.detailed_balance, "tb": g.trajectory_balance, "subtb": g.subtrajectory_balance}[args.loss]
+    if args.row_buckets > 1:
+        loss_fn = g.on_visited_rows(loss_fn, args.row_buckets)
     hparams = g.Hyperparams.from_config(config)
     state = g.init_state(config, env, jax.random.PRNGKey(config.seed))
     arrays, static = eqx.partition(state, eqx.is_array)
@@ -100,7 +113,8 @@ def main() -> None:
 
         return jax.lax.fori_loop(lo, hi, body, arrays)
 
-    run_steps = jax.jit(run_steps, donate_argnums=(0,))
+    options = {} if args.xla_defaults else compiler_options()
+    run_steps = jax.jit(run_steps, donate_argnums=(0,), compiler_options=options)
     log_pf_table = eqx.filter_jit(lambda policy: g.policy_tables(policy, env).log_pf)
     if args.stop_tv is not None:
         target = env.true_distribution()
@@ -163,12 +177,16 @@ def main() -> None:
         "steps_requested": args.steps,
         "stopped_at_tv": stopped,
         "seed": args.seed,
+        "reward": args.reward,
+        "subtb_lambda": args.subtb_lambda if args.loss == "subtb" else None,
         "batch_size": args.batch_size,
         "lr": args.lr,
         "logz_lr": args.logz_lr if args.loss == "tb" else None,
         "learn_backward": args.learn_backward,
         "epsilon_start": args.epsilon_start,
         "exploration_steps": args.exploration_steps,
+        "row_buckets": args.row_buckets,
+        "compiler_options": options,
         "compile_seconds": compile_seconds,
         "steps_per_second": (done - 1) / steady,
         "total_train_seconds": train_seconds,

@@ -49,3 +49,41 @@ def test_report_from_latest_flags_collapsed_tb(compare, tmp_path):
         if line.startswith("| 2D TB: gfn_teach steps/s"):  # every TB run collapsed (TV 0.75)
             assert "not like-for-like" in line and "| yes |" not in line, line
     assert "| DB vs gfnx: steps/s |" in text
+
+
+def tv_run(library, dumps, train_seconds, sps=100.0, compile_seconds=1.0):
+    """A run with (step, seconds, exact TV) evaluations; its final TV is the last one's."""
+    return {"library": library, "steps": dumps[-1][0], "steps_per_second": sps,
+            "compile_seconds": compile_seconds, "total_train_seconds": train_seconds,
+            "dumps": [{"step": s, "train_seconds": t, "exact_tv": tv} for s, t, tv in dumps],
+            "final_tv": dumps[-1][2]}
+
+
+def test_time_to_peer_quality(compare):
+    ratio = compare["time_to_peer_quality"]
+    ours = tv_run("gfn_teach", [(100, 1.0, 0.3), (200, 2.0, 0.05), (300, 3.0, 0.02)], 3.0)
+    # the peer ends at TV 0.04 after 30 s; gfn_teach is first at or under 0.04 at 3 s, not at
+    # 2 s (0.05 > 0.04) nor at its end: 30 / 3 = 10
+    assert ratio([ours], [tv_run("torchgfn", [(2000, 30.0, 0.04)], 30.0)]) == (10.0, 1)
+    # a peer better than gfn_teach ever gets: not reached, the round counts as 0
+    assert ratio([ours], [tv_run("gfnx", [(2000, 9.0, 0.01)], 9.0)]) == (0.0, 0)
+    # median over rounds, a missed round included: ratios 10, 0, 20 -> 10
+    peers = [tv_run("gfnx", [(9, 30.0, 0.04)], 30.0), tv_run("gfnx", [(9, 9.0, 0.01)], 9.0),
+             tv_run("gfnx", [(9, 40.0, 0.25)], 40.0)]
+    assert ratio([ours] * 3, peers) == (10.0, 2)
+
+
+def test_grid16_section_and_targets(compare):
+    ours = tv_run("gfn_teach", [(100, 1.0, 0.3), (200, 2.0, 0.05), (300, 3.0, 0.02)], 3.0)
+    slow = {"torchgfn": tv_run("torchgfn", [(100, 15.0, 0.2), (200, 30.0, 0.04)], 30.0),
+            "gfnx": tv_run("gfnx", [(100, 4.0, 0.2), (200, 6.0, 0.03)], 6.0)}
+    runs = {loss: {"gfn_teach": [ours], **{k: [v] for k, v in slow.items()}} for loss in ("tb", "db", "subtb")}
+    g16 = {"started": "2026-12-04T15:00:00", "finished": "2026-12-04T15:10:00", "load_start": "0.1",
+           "load_end": "0.2", "steps": 2000, "runs": runs, "log": []}
+    text = "\n".join(compare["grid16_section"](g16, 1))
+    assert "32,000 trajectories" in text and "| SubTB | gfnx | 0.03 |" in text
+    assert "| TB | torchgfn | 0.04 | 30 | 1 | 100 | 3 s | 10.00× |" in text
+    targets = compare["grid16_targets"](g16)
+    # torchgfn: 30 s / 3 s = 10x, met; gfnx: 6 s / 3 s = 2x, short of 3x
+    assert all("| yes |" in t for t in targets if "torchgfn" in t)
+    assert all("2.00× (1/1 rounds reached) | **no** |" in t for t in targets if "gfnx" in t)

@@ -5,8 +5,8 @@ Run inside benchmarks/.envs/gfnx (see setup_envs.sh):
     benchmarks/.envs/gfnx/bin/python benchmarks/peers/run_gfnx.py \
         --loss tb --dim 2 --side 20 --steps 300 --seed 0 --out /tmp/gfnx.json --dump-every 100
 
-Training follows gfnx's own hypergrid baselines (baselines/db_hypergrid.py and
-baselines/tb_hypergrid.py in the gfnx repository): an equinox MLP policy, trajectories from
+Training follows gfnx's own hypergrid baselines (baselines/db_hypergrid.py,
+baselines/tb_hypergrid.py and baselines/subtb_hypergrid.py in the gfnx repository): an equinox MLP policy, trajectories from
 gfnx.utils.forward_rollout, losses written against gfnx's env API, and the training loop run
 as a jitted jax.lax.fori_loop over train_step. Differences from those baselines, on purpose:
   * the backward policy is uniform (train_backward_policy=False: backward logits are zeros,
@@ -40,7 +40,8 @@ import gfnx
 
 HypergridEnvState = gfnx.HypergridEnvState
 
-R0, R1, R2 = 1e-3, 0.5, 2.0
+R1, R2 = 0.5, 2.0
+R0 = {"easy": 1e-3, "original": 0.1}  # --reward
 
 
 class MLPPolicy(eqx.Module):
@@ -77,13 +78,13 @@ class MLPPolicy(eqx.Module):
 
 
 def make_problem(args):
-    reward_module = gfnx.GeneralHypergridRewardModule(R0=R0, R1=R1, R2=R2)  # == EasyHypergridRewardModule
+    reward_module = gfnx.GeneralHypergridRewardModule(R0=R0[args.reward], R1=R1, R2=R2)  # easy: EasyHypergridRewardModule
     env = gfnx.HypergridEnvironment(reward_module, dim=args.dim, side=args.side)
     env_params = env.init(jax.random.PRNGKey(1))
     return env, env_params
 
 
-def build_train_step(env, env_params, optimizer, loss_kind, num_envs):
+def build_train_step(env, env_params, optimizer, loss_kind, num_envs, subtb_lambda=0.9):
     def fwd_policy_fn_factory(static):
         def fwd_policy_fn(rng_key, env_obs, params):
             del rng_key
@@ -133,6 +134,42 @@ def build_train_step(env, env_params, optimizer, loss_kind, num_envs):
         )
         return optax.losses.squared_error(params["logZ"] + log_pf, log_pb + log_reward).mean()
 
+    def subtb_loss(params, static, traj_data):
+        """SubTB(lambda) on the batch-first rollout [B, T+1], as gfnx's baselines/subtb_hypergrid.py
+        defines it: transition t goes from node t to node t+1; the stop transition's target adds
+        log R and its end node's flow counts 0; padded transitions are left out."""
+        model = eqx.combine(params, static)
+        out = jax.vmap(jax.vmap(model))(traj_data.obs)  # [B, T+1, ...]
+        state = traj_data.state
+        fwd_invalid = jax.vmap(env.get_invalid_mask, in_axes=(1, None), out_axes=1)(state, env_params)
+        bwd_invalid = jax.vmap(env.get_invalid_backward_mask, in_axes=(1, None), out_axes=1)(state, env_params)
+        action = traj_data.action[:, :-1]
+        before = jax.tree.map(lambda x: x[:, :-1], state)
+        after = jax.tree.map(lambda x: x[:, 1:], state)
+        bwd_action = jax.vmap(env.get_backward_action, in_axes=(1, 1, 1, None), out_axes=1)(
+            before, action, after, env_params
+        )
+        pad, done = traj_data.pad[:, :-1], traj_data.done[:, :-1]  # [B, T]
+        log_pf = jax.nn.log_softmax(gfnx.utils.mask_logits(out["forward_logits"], fwd_invalid), axis=-1)
+        log_pf = jnp.take_along_axis(log_pf[:, :-1], action[..., None], axis=-1)[..., 0]
+        log_pb = jax.nn.log_softmax(gfnx.utils.mask_logits(out["backward_logits"], bwd_invalid), axis=-1)
+        log_pb = jnp.take_along_axis(log_pb[:, 1:], bwd_action[..., None], axis=-1)[..., 0]
+        log_pf = jnp.where(pad, 0.0, log_pf)
+        log_pb = jnp.where(pad, 0.0, log_pb + traj_data.log_gfn_reward[:, :-1])
+        log_flow = jnp.where(traj_data.pad, 0.0, out["log_flow"])  # [B, T+1]
+        zero = jnp.zeros_like(log_pf[:, :1])
+        cum_pf = jnp.concatenate([zero, jnp.cumsum(log_pf, axis=1)], axis=1)  # [B, T+1]
+        cum_pb = jnp.concatenate([zero, jnp.cumsum(log_pb, axis=1)], axis=1)
+        ends_done = jnp.concatenate([jnp.zeros_like(done[:, :1]), done], axis=1)
+        start = log_flow - cum_pf + cum_pb  # pair (i, j): start[i] - end[j]
+        end = jnp.where(ends_done, 0.0, log_flow) - cum_pf + cum_pb
+        delta = start[:, :, None] - end[:, None, :]  # [B, i, j]
+        n = log_flow.shape[1]
+        i, j = jnp.arange(n)[:, None], jnp.arange(n)[None, :]
+        ends_real = jnp.concatenate([jnp.zeros_like(pad[:, :1]), ~pad], axis=1)  # j >= 1, not padding
+        weight = jnp.where((i < j) & ends_real[:, None, :], subtb_lambda ** (j - i).astype(jnp.float32), 0.0)
+        return (jnp.sum(weight * delta**2, axis=(1, 2)) / jnp.sum(weight, axis=(1, 2))).mean()
+
     def train_step(idx, carry):
         del idx
         rng_key, params, opt_state, static = carry
@@ -148,6 +185,8 @@ def build_train_step(env, env_params, optimizer, loss_kind, num_envs):
         )
         if loss_kind == "tb":
             grads = jax.grad(tb_loss)(params, static, traj_data, log_info["log_gfn_reward"])
+        elif loss_kind == "subtb":
+            grads = jax.grad(subtb_loss)(params, static, traj_data)
         else:
             grads = jax.grad(db_loss)(params, static, traj_data)
         updates, opt_state = optimizer.update(grads, opt_state, params)
@@ -197,11 +236,13 @@ def dump_logpf(path, logpf_fn, model_params, dim, side, chunk):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--loss", choices=["db", "tb"], required=True)
+    p.add_argument("--loss", choices=["db", "tb", "subtb"], required=True)
     p.add_argument("--dim", type=int, required=True)
     p.add_argument("--side", type=int, required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reward", choices=sorted(R0), default="easy", help="R0 = 1e-3 (easy) or 0.1 (original)")
+    p.add_argument("--subtb-lambda", type=float, default=0.9, help="SubTB only (torchgfn's default; gfnx's subtb_hypergrid.yaml uses 1.0)")
     p.add_argument("--out", required=True)
     p.add_argument("--dump-every", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=16)
@@ -222,7 +263,7 @@ def main():
         n_bwd_actions=env.backward_action_space.n,
         hidden_size=args.hidden,
         depth=args.depth,
-        with_flow=args.loss == "db",
+        with_flow=args.loss in ("db", "subtb"),
         key=net_key,
     )
     model_params, static = eqx.partition(model, eqx.is_array)
@@ -237,7 +278,7 @@ def main():
         optimizer = optax.adam(args.lr)
     opt_state = optimizer.init(params)
 
-    train_step = build_train_step(env, env_params, optimizer, args.loss, args.batch_size)
+    train_step = build_train_step(env, env_params, optimizer, args.loss, args.batch_size, args.subtb_lambda)
 
     # gfnx baseline style: fori_loop over train_step inside one jit, carry donated.
     @functools.partial(jax.jit, donate_argnums=(0,))
@@ -297,6 +338,8 @@ def main():
         "side": args.side,
         "steps": args.steps,
         "seed": args.seed,
+        "reward": args.reward,
+        "subtb_lambda": args.subtb_lambda if args.loss == "subtb" else None,
         "batch_size": args.batch_size,
         "lr": args.lr,
         "logz_lr": args.logz_lr if args.loss == "tb" else None,

@@ -7,9 +7,10 @@ Run inside benchmarks/.envs/torchgfn (see setup_envs.sh):
 
 Set-up follows torchgfn's own examples (tutorials/examples/train_hypergrid_simple.py and
 train_hypergrid.py in the torchgfn repository): HyperGrid(reward_fn_str="original") with
-R0=1e-3, R1=0.5, R2=2.0, KHotPreprocessor, gfn.utils.modules.MLP (256 wide, 2 hidden
+R0=1e-3 (--reward original: 0.1), R1=0.5, R2=2.0, KHotPreprocessor, gfn.utils.modules.MLP (256 wide, 2 hidden
 layers) for P_F, DiscreteUniform for a uniform P_B (the examples' --uniform_pb), a separate
-MLP ScalarEstimator for log F (DB), a scalar log Z parameter (TB), Sampler.sample_trajectories
+MLP ScalarEstimator for log F (DB, and SubTBGFlowNet with weighting "geometric_within", lambda 0.9,
+its defaults), a scalar log Z parameter (TB), Sampler.sample_trajectories
 (on-policy, epsilon=0, save_logprobs=True) and gflownet.loss_from_trajectories(...,
 recalculate_all_logprobs=False) as in the examples. Adam: lr 1e-3 for P_F / log F, 1e-1 for
 log Z (the examples' --lr_logz default). Unlike the examples there is no gradient clipping.
@@ -31,14 +32,15 @@ import numpy as np
 import torch
 
 from gfn.estimators import DiscretePolicyEstimator, ScalarEstimator
-from gfn.gflownet import DBGFlowNet, TBGFlowNet
+from gfn.gflownet import DBGFlowNet, SubTBGFlowNet, TBGFlowNet
 from gfn.gym import HyperGrid
 from gfn.preprocessors import KHotPreprocessor
 from gfn.samplers import Sampler
 from gfn.utils.common import set_seed
 from gfn.utils.modules import MLP, DiscreteUniform
 
-R0, R1, R2 = 1e-3, 0.5, 2.0
+R1, R2 = 0.5, 2.0
+R0 = {"easy": 1e-3, "original": 0.1}  # --reward; torchgfn's own default R0 is 0.1
 
 
 def build(args):
@@ -46,7 +48,7 @@ def build(args):
         ndim=args.dim,
         height=args.side,
         reward_fn_str="original",
-        reward_fn_kwargs={"R0": R0, "R1": R1, "R2": R2},
+        reward_fn_kwargs={"R0": R0[args.reward], "R1": R1, "R2": R2},
         device="cpu",
         calculate_partition=False,
         store_all_states=False,
@@ -70,7 +72,10 @@ def build(args):
             hidden_dim=args.hidden, n_hidden_layers=args.depth,
         )
         logF = ScalarEstimator(module=module_logf, preprocessor=pre)
-        gfn = DBGFlowNet(pf=pf, pb=pb, logF=logF)
+        if args.loss == "db":
+            gfn = DBGFlowNet(pf=pf, pb=pb, logF=logF)
+        else:  # SubTB(lambda), each trajectory's sub-trajectories weighted lambda**length
+            gfn = SubTBGFlowNet(pf=pf, pb=pb, logF=logF, weighting="geometric_within", lamda=args.subtb_lambda)
         opt = torch.optim.Adam(gfn.pf_pb_parameters(), lr=args.lr)
         opt.add_param_group({"params": gfn.logF_parameters(), "lr": args.lr})
     sampler = Sampler(estimator=pf)
@@ -97,11 +102,13 @@ def dump_logpf(path, env, pf, dim, side, chunk):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--loss", choices=["db", "tb"], required=True)
+    p.add_argument("--loss", choices=["db", "tb", "subtb"], required=True)
     p.add_argument("--dim", type=int, required=True)
     p.add_argument("--side", type=int, required=True)
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reward", choices=sorted(R0), default="easy", help="R0 = 1e-3 (easy) or 0.1 (original)")
+    p.add_argument("--subtb-lambda", type=float, default=0.9, help="SubTB only (torchgfn's default)")
     p.add_argument("--out", required=True)
     p.add_argument("--dump-every", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=16)
@@ -166,6 +173,8 @@ def main():
         "side": args.side,
         "steps": args.steps,
         "seed": args.seed,
+        "reward": args.reward,
+        "subtb_lambda": args.subtb_lambda if args.loss == "subtb" else None,
         "batch_size": args.batch_size,
         "lr": args.lr,
         "logz_lr": args.logz_lr if args.loss == "tb" else None,
