@@ -5,7 +5,7 @@
 #               strict book build, browser test; checks whose inputs are unchanged since they
 #               passed are skipped (FRESH=1 make test runs everything)
 #   make train  train a DB GFlowNet on the 2D 20x20 grid from the command line (runs/db2d)
-#   make bench  side-by-side benchmark vs gfnx and torchgfn (builds their venvs; 10-50 min)
+#   make bench  side-by-side benchmark vs gfnx and torchgfn (builds their venvs; about 30 min)
 #   make clean  remove build outputs (keeps .venv; `make distclean` removes it too)
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c

@@ -13,7 +13,9 @@ on-policy sampling (--epsilon-start 0). Our recommended set-up is
 (learned P_B; epsilon decays linearly from 1 to 0 over the first 1000 steps).
 
 Training is ``g.train_step`` (sample 16 trajectories, one Adam step) on the Trainer's loss
-(``g.on_visited_rows`` of the config's loss), looped by a jitted ``jax.lax.fori_loop`` whose
+(``g.on_visited_rows`` of the config's loss, compiled for ``--row-buckets`` row counts; 1: the
+plain loss on every row) under the library's XLA options (``compiler_options()``, LLVM -O2 on
+a CPU, as ``Trainer`` compiles; ``--xla-defaults`` for XLA's own), looped by a jitted ``jax.lax.fori_loop`` whose
 bounds are traced values, exactly as the gfnx runner does, so one compiled executable runs
 any number of steps. The library's own ``Trainer.run_chunk`` would add an exact evaluation
 at the end of every chunk; it is not used here because peers are timed on training alone.
