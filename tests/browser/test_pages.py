@@ -2,7 +2,7 @@
 
 Run with `make test-browser` (after `make book`).  For each page: HTTP 200,
 title and h1, full left navigation, no error/stderr/warning cell output, every
-image loaded and not blank, maths typeset by the local MathJax, each animation
+image loaded and not blank, maths typeset by the local MathJax, no table wider than the text, each animation
 scrubber's picture and step/TV caption move, no empty output where the notebook
 promised a picture, HTML or a widget, the Colab link names a notebook of the repository, every
 internal link (and #fragment) resolves, a non-blank full-page screenshot in
@@ -93,6 +93,19 @@ JS_ARTICLE_TEXT = """() => {
 
 JS_OUTPUT_TEXT = """() => Array.from(document.querySelectorAll('article .cell_output'))
     .map(e => e.innerText).join('\\n')"""
+
+# Tables (Markdown tables and HTML outputs) wider than the box that holds them: the theme's
+# scrollable container or an output area cuts them at its edge, the rest only seen by
+# scrolling sideways (which a screenshot, or a reader on a laptop, does not see).
+JS_WIDE_TABLES = """() => {
+  const art = document.querySelector('article');
+  if (!art) return [];
+  return Array.from(art.querySelectorAll('table')).filter(t => {
+      const box = t.parentElement.closest('.pst-scrollable-table-container, .cell_output, article');
+      return t.getBoundingClientRect().width > box.clientWidth + 1;
+    })
+    .map(t => (t.innerText || '').replace(/\\s+/g, ' ').slice(0, 80));
+}"""
 
 JS_LINKS = """() => Array.from(document.querySelectorAll('a[href]'))
     .map(a => a.getAttribute('href'))"""
@@ -284,6 +297,10 @@ def test_page(docname, server, page):
     page.screenshot(path=str(shot), full_page=True)
     if screenshot_is_blank(shot):
         problems.append(f"screenshot {shot.relative_to(ROOT)} is blank")
+
+    # 6c. every table fits the article's width
+    for table in page.evaluate(JS_WIDE_TABLES):
+        problems.append(f"table wider than the page's text column: {table!r}")
 
     # 7. the animation scrubber moves: the picture and the step/TV caption both change
     # (pages whose source has the marker must show one; any page showing one is tested)
