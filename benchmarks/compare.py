@@ -235,7 +235,7 @@ def not_learned(runs: list[dict]) -> str | None:
     """
     finals = [x.get("final_tv") for x in runs]
     if any(v is None for v in finals):  # a speed-only run: no TV, a few steps from initialisation
-        return f"untrained ({med([x['steps'] for x in runs]):.0f} steps from initialisation)"
+        return f"untrained ({med([x['steps'] for x in runs]):.0f} steps)"
     tv = med(finals)
     return None if tv <= LEARNED_TV else f"did not learn (final TV {fmt(tv)})"
 
@@ -736,30 +736,30 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
              f"{repeats} run(s) of each, alternating. Training seconds include compilation (step 1) "
              f"and exclude the exact evaluations, every {g16['runs']['tb']['gfn_teach'][0]['dumps'][0]['step']} steps.")
     L.append("")
-    L.append("| loss | library | final exact TV | training s | compile s | steps/s | gfn_teach reaches this TV in | ratio (> 1×: gfn_teach sooner) |")
-    L.append("|---|---|---|---|---|---|---|---|")
+    L.append("| loss | library | final exact TV | training s | compile s | steps/s | gfn_teach at this TV (× sooner) |")
+    L.append("|---|---|---|---|---|---|---|")
     for loss in LOSSES_16:
         ours = runs[loss]["gfn_teach"]
         for lib in LIBS:
             rs = runs[loss][lib]
             if lib == "gfn_teach":
-                reach, ratio = "—", "1 (ref.)"
+                reach = "—"
             else:
                 times = [seconds_to_tv(a, b["final_tv"]) for a, b in zip(ours, rs)]
                 got = [t for t in times if t is not None]
-                reach = (f"{fmt(med(got))} s" + ("" if len(got) == len(times) else f" ({len(got)}/{len(times)} runs)")
-                         if got else f"not reached in {steps:,} steps")
                 r, _ = time_to_peer_quality(ours, rs)
-                ratio = ratio_str(r) if got else "—"
+                reach = (f"{fmt(med(got))} s ({ratio_str(r)})"
+                         + ("" if len(got) == len(times) else f", {len(got)}/{len(times)} runs")
+                         if got else "not reached")
             L.append(f"| {loss.upper() if loss != 'subtb' else 'SubTB'} | {lib} | "
                      f"{fmt(med([x['final_tv'] for x in rs]))} | {fmt(med([x['total_train_seconds'] for x in rs]))} | "
                      f"{fmt(med([x['compile_seconds'] for x in rs]))} | {fmt(med([x['steps_per_second'] for x in rs]))} | "
-                     f"{reach} | {ratio} |")
+                     f"{reach} |")
     L.append("")
-    L.append("\"gfn_teach reaches this TV in\": training seconds of gfn_teach's run, in the same round, at its "
-             "first evaluation with exact TV at or under the peer's final TV; the ratio is the peer's "
-             "training seconds over that, median over rounds (a round where gfn_teach never got there "
-             "counts as 0).")
+    L.append("\"gfn_teach at this TV\": training seconds of gfn_teach's run, in the same round, at its "
+             "first evaluation with exact TV at or under the peer's final TV (median over the rounds "
+             "where it got there); in brackets the peer's training seconds over that, median over "
+             "rounds, > 1× when gfn_teach is sooner (a round where gfn_teach never got there counts as 0).")
     L.append("")
     short = []
     for loss in LOSSES_16:
