@@ -72,6 +72,7 @@ TV_2D = 0.05
 TV_4D = 0.1
 # torchgfn's 2026 notebook setting: TB, DB and SubTB on a 16x16 grid for 32,000 trajectories.
 SIDE_16, TRAJECTORIES_16, LOSSES_16 = 16, 32_000, ("tb", "db", "subtb")
+LOSS_TITLES = {"tb": "TB", "db": "DB", "subtb": "SubTB"}
 # gfn_teach's loss runs the network on the visited rows, compiled for this many row counts
 # (Trainer's row_buckets). On the 2D grids 2 compile in about 60% of the time of 8 (the CLI's
 # choice) and step as fast: measured on 20x20 DB, 3000 steps, 3 seeds, compile 1.66-1.83 s
@@ -149,15 +150,25 @@ class TVEvaluator:
         return float(jnp.sum(jnp.where(near, p, 0.0)))
 
 
+def first_dump_at_or_under(result: dict, tv: float) -> dict | None:
+    """The run's first dump (exact evaluation) with exact TV <= ``tv``, or None."""
+    return next((d for d in result["dumps"] if d["exact_tv"] <= tv), None)
+
+
+def record_tv_reached(result: dict, threshold: float) -> None:
+    """The step and training seconds of the first dump at or under ``threshold`` (None: never)."""
+    hit = first_dump_at_or_under(result, threshold)
+    result["tv_reached_step"] = hit["step"] if hit else None
+    result["tv_reached_seconds"] = hit["train_seconds"] if hit else None
+
+
 def add_tv(result: dict, evaluator: TVEvaluator, threshold: float) -> None:
     """Fill exact_tv on every dump and the first dump at or under ``threshold``."""
     for d in result["dumps"]:
         if "exact_tv" not in d:
             d["exact_tv"] = evaluator(d["file"])
-    hit = next((d for d in result["dumps"] if d["exact_tv"] <= threshold), None)
     result["tv_threshold"] = threshold
-    result["tv_reached_step"] = hit["step"] if hit else None
-    result["tv_reached_seconds"] = hit["train_seconds"] if hit else None
+    record_tv_reached(result, threshold)
     result["final_tv"] = result["dumps"][-1]["exact_tv"] if result["dumps"] else None
     last = result["dumps"][-1] if result["dumps"] else {}
     result["final_near_origin_mass"] = evaluator.near_origin_mass(last["file"]) if "file" in last else None
@@ -325,7 +336,7 @@ def main() -> None:
         with open(saved) as fh:
             raw = json.load(fh)
         workdir = tempfile.mkdtemp(prefix="gfn_bench_")
-        raw["grid16"] = run_grid16(args, workdir, steps=200 if args.quick else None)
+        raw["grid16"] = run_grid16(args, workdir)
         write_results(raw, args, workdir)
         return
 
@@ -365,9 +376,7 @@ def main() -> None:
     for loss in ("db", "tb"):
         res = run_one(OURS_REC, loss, 4, side, args.steps_4d_tv, 0, workdir, args.dump_every_4d_tv,
                       REC_FLAGS + ["--stop-tv", str(TV_4D), "--no-save-dumps"], log)
-        hit = next((d for d in res["dumps"] if d["exact_tv"] <= TV_4D), None)
-        res["tv_reached_step"] = hit["step"] if hit else None
-        res["tv_reached_seconds"] = hit["train_seconds"] if hit else None
+        record_tv_reached(res, TV_4D)
         long4[loss] = res
 
     # 4. speed.py
@@ -386,7 +395,7 @@ def main() -> None:
            "started": started.isoformat(), "finished": finished.isoformat(), "args": vars(args),
            "runs_2d": runs2, "runs_4d": runs4, "long_4d": long4, "speed_py": speed_out, "log": log}
     # 5. torchgfn's notebook setting: 16x16, 32,000 trajectories, TB / DB / SubTB.
-    raw["grid16"] = run_grid16(args, workdir, steps=200 if args.quick else None)
+    raw["grid16"] = run_grid16(args, workdir)
     write_results(raw, args, workdir)
 
 
@@ -401,10 +410,10 @@ def write_results(raw: dict, args, workdir: str) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def run_grid16(args, workdir: str, steps: int | None = None) -> dict:
+def run_grid16(args, workdir: str) -> dict:
     """TB, DB and SubTB on 16x16 with R0 = 0.1 (torchgfn's default reward), 32,000 trajectories
-    (2,000 steps of 16), each library alternating, exact TV every --dump-every-16 steps."""
-    steps = steps or TRAJECTORIES_16 // 16
+    (2,000 steps of 16; --quick: 200), each library alternating, exact TV every --dump-every-16 steps."""
+    steps = 200 if args.quick else TRAJECTORIES_16 // 16
     started, load_start = datetime.datetime.now(), load_str()
     evaluator = TVEvaluator(2, SIDE_16, "original")
     runs = {loss: {lib: [] for lib in LIBS} for loss in LOSSES_16}
@@ -706,7 +715,7 @@ GOAL_16 = {"torchgfn": 10.0, "gfnx": 3.0}
 
 def seconds_to_tv(run: dict, tv: float) -> float | None:
     """Training seconds (compile included) at the run's first dump with exact TV <= tv."""
-    hit = next((d for d in run["dumps"] if d["exact_tv"] <= tv), None)
+    hit = first_dump_at_or_under(run, tv)
     return hit["train_seconds"] if hit else None
 
 
@@ -751,7 +760,7 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
                 reach = (f"{fmt(med(got))} s ({ratio_str(r)})"
                          + ("" if len(got) == len(times) else f", {len(got)}/{len(times)} runs")
                          if got else "not reached")
-            L.append(f"| {loss.upper() if loss != 'subtb' else 'SubTB'} | {lib} | "
+            L.append(f"| {LOSS_TITLES[loss]} | {lib} | "
                      f"{fmt(med([x['final_tv'] for x in rs]))} | {fmt(med([x['total_train_seconds'] for x in rs]))} | "
                      f"{fmt(med([x['compile_seconds'] for x in rs]))} | {fmt(med([x['steps_per_second'] for x in rs]))} | "
                      f"{reach} |")
@@ -764,7 +773,7 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
     short = []
     for loss in LOSSES_16:
         ours = runs[loss]["gfn_teach"]
-        name = loss.upper() if loss != "subtb" else "SubTB"
+        name = LOSS_TITLES[loss]
         compile_share = med([x["compile_seconds"] / x["total_train_seconds"] for x in ours])
         for lib, want in GOAL_16.items():
             rs = runs[loss][lib]
@@ -794,7 +803,7 @@ def grid16_targets(g16: dict) -> list[str]:
     runs = g16["runs"]
     for loss in LOSSES_16:
         ours = runs[loss]["gfn_teach"]
-        name = loss.upper() if loss != "subtb" else "SubTB"
+        name = LOSS_TITLES[loss]
         for lib, want in GOAL_16.items():
             r, reached = time_to_peer_quality(ours, runs[loss][lib])
             L.append(f"| 16×16 {name}: gfn_teach reaches {lib}'s final TV ≥ {want:g}× sooner | "
