@@ -90,6 +90,20 @@ def command(lib: str) -> list[str]:
     return [os.path.join(ENVS, lib, "bin", "python"), os.path.join(ROOT, "benchmarks", "peers", script)]
 
 
+# JAX's persistent compilation cache, as `make` sets it for its test runs (JAX_COMPILATION_CACHE_DIR
+# and its JAX_PERSISTENT_CACHE_* settings). A run that loads its program from there compiles in
+# a fraction of a second: the second and third rounds would time a cache lookup, for gfnx too.
+COMPILATION_CACHE_SETTINGS = ("JAX_COMPILATION_CACHE_DIR", "JAX_ENABLE_COMPILATION_CACHE")
+
+
+def cold_compile_environment(environ=None) -> dict:
+    """The environment every benchmark run gets: ``environ`` (default ``os.environ``) without
+    JAX's persistent compilation cache, so that each run compiles as a user's first run does."""
+    environ = os.environ if environ is None else environ
+    return {name: value for name, value in environ.items()
+            if name not in COMPILATION_CACHE_SETTINGS and not name.startswith("JAX_PERSISTENT_CACHE_")}
+
+
 def run_one(lib: str, loss: str, dim: int, side: int, steps: int, seed: int, workdir: str,
             dump_every: int = 0, extra: list[str] | None = None, log=None) -> dict:
     """One run in its own subprocess; returns its JSON plus wall time and peak RSS (os.wait4)."""
@@ -104,7 +118,7 @@ def run_one(lib: str, loss: str, dim: int, side: int, steps: int, seed: int, wor
         cmd += ["--row-buckets", str(ROW_BUCKETS_2D if dim == 2 else ROW_BUCKETS_4D)]
     start = time.perf_counter()
     with open(os.path.join(workdir, tag + ".log"), "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=cold_compile_environment(), stdout=fh, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
@@ -121,7 +135,7 @@ def run_one(lib: str, loss: str, dim: int, side: int, steps: int, seed: int, wor
            f"compile {result['compile_seconds']:5.2f} s, wall {wall:6.1f} s, "
            f"RSS {result['child_peak_rss_mib']:.0f} MiB")
     print(msg, flush=True)
-    if log:
+    if log is not None:
         log.append(msg)
     return result
 
@@ -385,7 +399,8 @@ def main() -> None:
         print("[compare] benchmarks/speed.py" + (" --smoke" if args.quick else ""), flush=True)
         cmd = [sys.executable, os.path.join(ROOT, "benchmarks", "speed.py")]
         cmd += ["--smoke"] if args.quick else ["--repeats", str(args.speed_repeats)]
-        speed_out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        speed_out = subprocess.run(cmd, cwd=ROOT, env=cold_compile_environment(), check=True,
+                                   capture_output=True, text=True).stdout
         print(speed_out, flush=True)
 
     load_end = load_str()
@@ -681,11 +696,9 @@ def write_report(raw: dict, book: bool = True, quick: bool | None = None) -> Non
     rss2 = med([x["child_peak_rss_mib"] for loss in runs2 for x in runs2[loss]["gfn_teach"]])
     L.append(f"| peak memory of a 2D run (report) | {rss2:.0f} MiB (median) | — |")
     L.append("")
-    L.append("## Run log")
-    L.append("")
-    L.append("```text")
-    L.extend(s.strip() for s in log + raw.get("grid16", {}).get("log", []))
-    L.append("```")
+    run_log = [s.strip() for s in log + raw.get("grid16", {}).get("log", [])]
+    if run_log:  # none in results saved before run_one's log was fixed (2026-12-04)
+        L.extend(["## Run log", "", "```text", *run_log, "```"])
     body = "\n".join(L) + "\n"
 
     title = "# Benchmark: gfn_teach, gfnx and torchgfn on the hypergrid\n\n"
@@ -695,7 +708,9 @@ def write_report(raw: dict, book: bool = True, quick: bool | None = None) -> Non
     if args.quick:
         paths = [os.path.join(RESULTS, "quick.md")]
     else:
-        paths = [os.path.join(RESULTS, "latest.md"), os.path.join(RESULTS, f"{started:%Y-%m-%d_%H%M}.md")]
+        # The dated copy is named by its newest section's start: --only-16 keeps the earlier copy.
+        starts = [started] + ([datetime.datetime.fromisoformat(raw["grid16"]["started"])] if raw.get("grid16") else [])
+        paths = [os.path.join(RESULTS, "latest.md"), os.path.join(RESULTS, f"{max(starts):%Y-%m-%d_%H%M}.md")]
     os.makedirs(RESULTS, exist_ok=True)
     for path in paths:
         with open(path, "w") as fh:

@@ -43,6 +43,10 @@ def test_report_from_latest_flags_collapsed_tb(compare, tmp_path):
     write_report.__globals__["APPENDIX"] = str(tmp_path / "appendix.md")
     write_report(raw, book=True)
     text = (tmp_path / "appendix.md").read_text()
+    # the dated copy is named by the newest section's start: the 16x16 one, from a later --only-16 run
+    assert raw["grid16"]["started"] > raw["started"]
+    newest = compare["datetime"].datetime.fromisoformat(raw["grid16"]["started"])
+    assert (tmp_path / f"{newest:%Y-%m-%d_%H%M}.md").read_text() == (tmp_path / "latest.md").read_text()
     first = text.index("## Like-for-like comparisons first")
     assert first < text.index("## 2D 20×20: speed")  # the like-for-like section leads
     for line in text.splitlines():
@@ -91,3 +95,32 @@ def test_grid16_section_and_targets(compare):
     # torchgfn: 30 s / 3 s = 10x, met; gfnx: 6 s / 3 s = 2x, short of 3x
     assert all("| yes |" in t for t in targets if "torchgfn" in t)
     assert all("2.00× (1/1 rounds reached) | **no** |" in t for t in targets if "gfnx" in t)
+
+
+def test_benchmark_runs_compile_cold(compare, monkeypatch, tmp_path):
+    """`make` exports JAX's persistent compilation cache for its tests; a benchmark run that
+    inherited it would load its program from there in later rounds and time a cache lookup."""
+    made_by_make = {"JAX_COMPILATION_CACHE_DIR": "/x/.cache/jax", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                    "JAX_ENABLE_COMPILATION_CACHE": "1", "PATH": "/bin", "XLA_FLAGS": "--flag"}
+    assert compare["cold_compile_environment"](made_by_make) == {"PATH": "/bin", "XLA_FLAGS": "--flag"}
+
+    import subprocess
+    seen = {}
+
+    class Finished:
+        pid, returncode = 0, 0
+
+    def popen(cmd, env=None, **kwargs):
+        seen["env"] = env
+        out = cmd[cmd.index("--out") + 1]
+        with open(out, "w") as fh:
+            json.dump({"steps_per_second": 1.0, "compile_seconds": 1.0}, fh)
+        return Finished()
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(os, "wait4", lambda pid, options: (pid, 0, type("Usage", (), {"ru_maxrss": 1024})()))
+    monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "cache"))
+    log = []  # empty at first: the run's line must still be kept
+    compare["run_one"]("gfnx", "db", 2, 4, 10, 0, str(tmp_path), log=log)
+    assert seen["env"] is not None and "JAX_COMPILATION_CACHE_DIR" not in seen["env"]
+    assert len(log) == 1 and log[0].strip().startswith("gfnx") and "compile  1.00 s" in log[0]
