@@ -5,6 +5,7 @@
 #               strict book build, browser test; checks whose inputs are unchanged since they
 #               passed are skipped (FRESH=1 make test runs everything)
 #   make train  train a DB GFlowNet on the 2D 20x20 grid from the command line (runs/db2d)
+#   make profile-chapters  where each chapter's time goes: XLA compiling, or the rest
 #   make bench  side-by-side benchmark vs gfnx and torchgfn (builds their venvs; about 30 min)
 #   make clean  remove build outputs (keeps .venv; `make distclean` removes it too)
 SHELL := /bin/bash
@@ -37,9 +38,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 # Every JAX process of a run (unit tests, their subprocesses, the chapters' kernels) shares one
 # persistent compilation cache, in this checkout's own folder: a program that another process
-# already compiled is loaded instead of compiled again.
+# already compiled is loaded instead of compiled again. Every program, however quick to compile:
+# a chapter runs a few hundred eager operations, each compiled in about 18 ms on this 2-core CPU
+# and loaded in about 5 ms by the next chapter that runs it on the same shapes (one run of the
+# whole book, one chapter at a time, one run each: about 290 s with every program cached, about
+# 310 s with only those over 0.1 s, about 350 s with no cache). The benchmark's runs never use
+# it (benchmarks/compare.py).
 export JAX_COMPILATION_CACHE_DIR := $(CURDIR)/.cache/jax-compilation-cache
-export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS := 0.1
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS := 0
 # nbval re-executes the chapters under a perturbation that moves the last bits of compiled CPU
 # results, as another processor does (XLA restricted to SSE4.2 vectors, and fast maths): the
 # committed outputs and the chapters' asserted claims must survive it, so the test passes on
@@ -51,11 +57,12 @@ PERTURBATION := --xla_cpu_max_isa=SSE4_2 --xla_cpu_enable_fast_math=true
 BOOK_BUILD := $(BIN)/jupyter-book build . --all -W -n --keep-going
 NOTEBOOKS  := $(wildcard book/*.ipynb)
 
-.PHONY: help install prepare execute book mathjax chromium test test-unit test-chapters test-nbval test-book test-browser train bench clean distclean
+.PHONY: help install prepare execute profile-chapters book mathjax chromium test test-unit test-chapters test-nbval test-book test-browser train bench clean distclean
 
 help:
 	@echo "make book   - build the book (strict) into _build/html"
 	@echo "make execute - execute chapters in place (CHAPTERS=book/NN_*.ipynb; default all)"
+	@echo "make profile-chapters - where each chapter's time goes: compiling or the rest (CHAPTERS=...)"
 	@echo "make test   - unit tests, every chapter run from the wheel in a Colab-like venv and compared (nbval), strict book build, browser test"
 	@echo "make train  - python -m gfn_teach train ... --out runs/db2d (prints exact TV)"
 	@echo "make bench  - benchmark vs gfnx and torchgfn -> benchmarks/results/latest.md"
@@ -100,6 +107,11 @@ book: $(STAMP) $(MATHJAX_STAMP)
 # Without the compilation cache: the runtime lines it writes are what a reader's first run costs.
 execute: $(STAMP)
 	env -u JAX_COMPILATION_CACHE_DIR $(BIN)/python tests/execute.py $(CHAPTERS)
+
+# Where each chapter's time goes (XLA compiling or the rest), per chapter, cell and compiled
+# function; run as make execute runs the chapters, nothing written back (CHAPTERS=...; default all).
+profile-chapters: $(STAMP)
+	$(BIN)/python tests/profile_chapters.py $(CHAPTERS)
 
 # ---------------------------------------------------------------- tests
 # What the later checks install (the Colab-like venv, MathJax, Chromium) is mostly download and
