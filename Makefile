@@ -42,8 +42,9 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # a chapter runs a few hundred eager operations, each compiled in about 18 ms on this 2-core CPU
 # and loaded in about 5 ms by the next chapter that runs it on the same shapes (one run of the
 # whole book, one chapter at a time, one run each: about 290 s with every program cached, about
-# 310 s with only those over 0.1 s, about 350 s with no cache). The benchmark's runs never use
-# it (benchmarks/compare.py).
+# 310 s with only those over 0.1 s, about 350 s with no cache; chapters 6, 7 and 12 two at a
+# time in the Colab-like venv: 131-143 s against 141-150 s, within this machine's noise).
+# The benchmark's runs never use it (benchmarks/compare.py).
 export JAX_COMPILATION_CACHE_DIR := $(CURDIR)/.cache/jax-compilation-cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS := 0
 # nbval re-executes the chapters under a perturbation that moves the last bits of compiled CPU
