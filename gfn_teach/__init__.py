@@ -66,6 +66,7 @@ with quiet_interrupt_while_importing():
     from .speedups import on_visited_rows as on_visited_rows
     from .speedups import use_every_cpu_core as use_every_cpu_core
     from .trainer import Trainer as Trainer
+    from .trainer import fit_together as fit_together
     from .trainer import TrainingDiverged as TrainingDiverged
     from .trainer import TrainResult as TrainResult
     from .trainer import train as train  # after the import of the module gfn_teach.train

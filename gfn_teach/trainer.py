@@ -13,6 +13,7 @@ one compilation through ``jit``'s own cache.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import signal
@@ -207,10 +208,16 @@ class Trainer:
             self.check_state(state)
             if self.mesh is not None:  # a state from elsewhere: split it like a fresh one
                 state = place_seeds(state, self.mesh)
+        with stop_on_interrupt() as interrupt:
+            return self._fit(state, progress, steps, interrupt)
+
+    def _fit(self, state, progress, steps, interrupt: threading.Event, position: int | None = None):
+        """:meth:`fit` from a checked ``state``, stopping after the chunk during which
+        ``interrupt`` is set; the progress bar on line ``position`` (for several at once)."""
         chunks = self.chunk_sizes(steps)
         history, compile_seconds, run_seconds, done = [], 0.0, 0.0, 0
-        bar = tqdm(total=sum(chunks), disable=not progress, desc=f"{self.config.loss}")
-        with bar, stop_on_interrupt() as interrupt:
+        bar = tqdm(total=sum(chunks), disable=not progress, desc=f"{self.config.loss}", position=position)
+        with bar:
             for i, n in enumerate(chunks):
                 start = time.perf_counter()
                 new_state, record = self.run_chunk(state, n)
@@ -341,3 +348,53 @@ def stack_history(records: list[EvalRecord], left_out: tuple[str, ...] = ()) -> 
 def train(config: TrainConfig, env: Environment | None = None, progress: bool = True) -> TrainResult:
     """Train one configuration with a progress bar; the simplest entry point."""
     return Trainer(config, env).fit(progress=progress)
+
+
+def fit_together(trainers, progress: bool = True):
+    """Fit several Trainers side by side; their results, as each ``trainer.fit()`` gives them.
+
+    A small network's training step runs on one CPU core, so two runs one after the other
+    leave the other cores idle. Here each Trainer fits in a thread of its own: one whose seeds
+    stay on one device gets a device of its own in turn (on a CPU, one per core after
+    :func:`~gfn_teach.speedups.use_every_cpu_core`); one that splits its seeds over the
+    devices keeps doing so; and while one waits for XLA to compile its program, another runs.
+    Each run compiles and runs the same program as ``trainer.fit()`` alone, so its numbers are
+    the same.
+
+    Args:
+        trainers: a list of :class:`Trainer`, or a dict of them by name.
+        progress: one progress bar per Trainer.
+
+    Returns a list of :class:`TrainResult` in the same order, or a dict by the same names.
+    Ctrl-C stops every run after its current chunk (``interrupted=True``); if a run diverges,
+    its :class:`TrainingDiverged` is raised once the others have finished.
+    """
+    named = trainers if isinstance(trainers, dict) else None
+    items = list(trainers.values()) if named is not None else list(trainers)
+    if not items:
+        raise ValueError("fit_together needs at least one Trainer, got none")
+    for trainer in items:
+        if not isinstance(trainer, Trainer):
+            raise ValueError(f"fit_together takes Trainers, got {type(trainer).__name__}: {trainer!r}")
+    devices = jax.local_devices()
+    on_one_device = [i for i, trainer in enumerate(items) if trainer.mesh is None]
+    device_of = {i: devices[k % len(devices)] for k, i in enumerate(on_one_device)}
+    # Initialised here, one after the other, by the eager operations that fit() itself runs
+    # (compiled once, on the default device), then moved to the device each run trains on.
+    states = [trainer.init(trainer.keys()) for trainer in items]
+    move = lambda state, device: eqx.combine(jax.device_put(eqx.filter(state, eqx.is_array), device), state)
+    states = [move(state, device_of[i]) if i in device_of else state for i, state in enumerate(states)]
+
+    def fit(i, interrupt):
+        return items[i]._fit(states[i], progress, None, interrupt, position=i)
+
+    workers = min(len(items), max(len(devices), 2))
+    with stop_on_interrupt() as interrupt, concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        try:
+            futures = [pool.submit(fit, i, interrupt) for i in range(len(items))]
+            concurrent.futures.wait(futures)
+        except BaseException:  # a second Ctrl-C: the runs stop after their current chunk
+            interrupt.set()
+            raise
+    results = [future.result() for future in futures]  # raises the first run's error, if any
+    return dict(zip(named, results)) if named is not None else results

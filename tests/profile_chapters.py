@@ -9,7 +9,9 @@ one chapter at a time) without writing it back, and reports, from JAX's own comp
   quick (under 0.1 s: mostly eager operations, one program each), and the rest (running the
   programs, Python, plotting);
 * the cells that took longest, each with its compile share;
-* the functions whose compilations cost most over the whole book.
+* the functions whose compilations cost most over the whole book;
+* what ran the quick programs: for each, the gfn_teach function the cell called (the
+  outermost gfn_teach frame on the stack), or "the cell" for the cell's own operations.
 
     .venv/bin/python tests/profile_chapters.py                      # every chapter, cold
     .venv/bin/python tests/profile_chapters.py book/07_evaluating.ipynb
@@ -42,18 +44,26 @@ PREFIX = "PROFILE-CHAPTERS "
 # Run first in the chapter's kernel: every compile event is added to the cell that runs it, the
 # chapter's code cells numbered from 0 in the order they run (this cell is -1).
 LISTEN = r'''
-import collections as _collections, logging as _logging, re as _re
+import collections as _collections, logging as _logging, re as _re, traceback as _traceback
 import jax as _jax, jax.monitoring as _monitoring
 _profile = {"cell": -1, "events": _collections.defaultdict(float), "compiled": []}
 
 def _on_duration(event, seconds, **kwargs):
     _profile["events"][(_profile["cell"], event.rsplit("/", 1)[-1])] += seconds
 
+def _entry_point():
+    """The gfn_teach function the cell called that led to this compile, or "the cell"."""
+    for frame in _traceback.extract_stack():  # outermost first
+        path = frame.filename.replace("\\", "/")
+        if "/gfn_teach/" in path:
+            return f"g.{path.rsplit('/gfn_teach/', 1)[1][:-3].replace('/', '.')}.{frame.name}"
+    return "the cell"
+
 class _Compiled(_logging.Handler):
     def emit(self, record):
         found = _re.search(r"Finished XLA compilation of (.*) in ([0-9.e+-]+) sec", record.getMessage())
         if found:
-            _profile["compiled"].append((_profile["cell"], found.group(1), float(found.group(2))))
+            _profile["compiled"].append((_profile["cell"], found.group(1), float(found.group(2)), _entry_point()))
 
 def _next_cell(info):
     _profile["cell"] += 1
@@ -111,8 +121,8 @@ def profile(path: Path) -> dict:
             cell["compile"] += value
         elif event in ("jaxpr_trace_duration", "jaxpr_to_mlir_module_duration"):
             cell["trace"] += value
-    compiled = [(at(run), name, value) for run, name, value in found["compiled"]]
-    for index, _, _ in compiled:
+    compiled = [(at(run), name, value, caller) for run, name, value, caller in found["compiled"]]
+    for index, *_ in compiled:
         if index in cells:
             cells[index]["programs"] += 1
     return {"seconds": seconds, "cells": cells, "compiled": compiled}
@@ -120,7 +130,7 @@ def profile(path: Path) -> dict:
 
 def summary(name: str, result: dict) -> dict:
     cells = result["cells"].values()
-    quick = [value for _, _, value in result["compiled"] if value < QUICK]
+    quick = [value for _, _, value, _ in result["compiled"] if value < QUICK]
     compile_seconds = sum(c["compile"] for c in cells)
     trace_seconds = sum(c["trace"] for c in cells)
     return {"chapter": name, "seconds": result["seconds"], "compile": compile_seconds, "trace": trace_seconds,
@@ -143,7 +153,7 @@ def print_report(results: dict, top_cells: int, top_functions: int) -> None:
               f"{name[:2]} cell {index:3d}: {c['source'][:60]}")
     by_function = collections.defaultdict(lambda: [0, 0.0, set()])
     for name, result in results.items():
-        for _, function, seconds in result["compiled"]:
+        for _, function, seconds, _ in result["compiled"]:
             entry = by_function[function]
             entry[0] += 1
             entry[1] += seconds
@@ -151,6 +161,17 @@ def print_report(results: dict, top_cells: int, top_functions: int) -> None:
     print(f"\nthe {top_functions} functions whose compilations cost most")
     for function, (count, seconds, chapters) in sorted(by_function.items(), key=lambda kv: -kv[1][1])[:top_functions]:
         print(f"  {seconds:5.1f} s {count:4d}x  {function[:50]:50s} chapters {' '.join(sorted(chapters))}")
+    by_caller = collections.defaultdict(lambda: [0, 0.0, set()])
+    for name, result in results.items():
+        for _, _, seconds, caller in result["compiled"]:
+            if seconds < QUICK:
+                entry = by_caller[caller]
+                entry[0] += 1
+                entry[1] += seconds
+                entry[2].add(name[:2])
+    print(f"\nwhat ran the quick programs (eager operations, mostly): the gfn_teach function a cell called")
+    for caller, (count, seconds, chapters) in sorted(by_caller.items(), key=lambda kv: -kv[1][1])[:top_functions]:
+        print(f"  {seconds:5.1f} s {count:4d}x  {caller[:50]:50s} chapters {' '.join(sorted(chapters))}")
 
 
 def main() -> int:
