@@ -58,7 +58,7 @@ def band_indicators(x: jax.Array, side: int) -> tuple[jax.Array, jax.Array]:
     no floating-point ties at the band edges.
     """
     scale = side - 1
-    twice_offset = jnp.abs(2 * x - scale)  # = 2 (side-1) a_d, an integer
+    twice_offset = abs(2 * x - scale)  # = 2 (side-1) a_d, an integer (NumPy in, NumPy out)
     outer = 2 * twice_offset > scale  # a_d > 1/4 (a_d <= 1/2 always holds)
     inner = (5 * twice_offset > 3 * scale) & (5 * twice_offset < 4 * scale)  # 0.3 < a_d < 0.4
     return outer, inner
@@ -177,22 +177,26 @@ class Hypergrid(Environment):
         return one_hot.reshape(state.shape[:-1] + (self.obs_size,))
 
     # ----- enumeration -------------------------------------------------------------------
+    @eqx.filter_jit
     def all_states(self) -> jax.Array:
         """Every state, ``[side**dim, dim]``, in row-major order of the coordinates."""
         grids = jnp.meshgrid(*[jnp.arange(self.side)] * self.dim, indexing="ij")
         return jnp.stack([g.reshape(-1) for g in grids], axis=-1).astype(jnp.int32)
 
+    @eqx.filter_jit
     def state_index(self, state: jax.Array) -> jax.Array:
         """Row-major index of a state (works on any leading batch shape)."""
         place_values = self.side ** jnp.arange(self.dim - 1, -1, -1)
         return jnp.sum(state * place_values, axis=-1)
 
+    @eqx.filter_jit
     def index_to_state(self, index: jax.Array) -> jax.Array:
         """Inverse of :meth:`state_index`."""
         place_values = self.side ** jnp.arange(self.dim - 1, -1, -1)
         return ((jnp.asarray(index)[..., None] // place_values) % self.side).astype(jnp.int32)
 
     # ----- rewards -----------------------------------------------------------------------
+    @eqx.filter_jit
     def log_reward(self, states: jax.Array) -> jax.Array:
         """``log R(x)`` for states of shape ``[..., dim]``.
 
