@@ -61,3 +61,21 @@ def test_a_diverged_run_raises_training_diverged():
     diverging = g.Trainer(g.TrainConfig(loss="tb", lr=1e30, **SMALL))
     with pytest.raises(g.TrainingDiverged, match="training diverged at step"):
         g.fit_together({"fine": fine, "diverging": diverging}, progress=False)
+
+
+def test_ctrl_c_stops_every_run_after_its_current_chunk(monkeypatch):
+    import contextlib
+    import sys
+    import threading
+
+    @contextlib.contextmanager
+    def pressed_at_once():  # as if Ctrl-C came during the first chunk
+        event = threading.Event()
+        event.set()
+        yield event
+
+    monkeypatch.setattr(sys.modules["gfn_teach.trainer"], "stop_on_interrupt", pressed_at_once)
+    trainers = [g.Trainer(g.TrainConfig(loss=loss, **SMALL)) for loss in ["tb", "db"]]
+    results = g.fit_together(trainers, progress=False)
+    assert [r.interrupted for r in results] == [True, True]
+    assert [len(r.history["step"]) for r in results] == [1, 1]  # one chunk of two each
