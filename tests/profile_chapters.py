@@ -11,7 +11,8 @@ one chapter at a time) without writing it back, and reports, from JAX's own comp
 * the cells that took longest, each with its compile share;
 * the functions whose compilations cost most over the whole book;
 * what ran the quick programs: for each, the gfn_teach function the cell called (the
-  outermost gfn_teach frame on the stack), or "the cell" for the cell's own operations.
+  outermost gfn_teach frame on the stack), or "the cell" for the cell's own operations (and
+  for a jitted gfn_teach function called by the cell: XLA compiles it after its frame is gone).
 
     .venv/bin/python tests/profile_chapters.py                      # every chapter, cold
     .venv/bin/python tests/profile_chapters.py book/07_evaluating.ipynb
