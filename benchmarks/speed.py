@@ -8,8 +8,9 @@ a first call that compiles it and 1600 steps of training (trained policies walk 
 than fresh ones, and longer trajectories cost more). Training steps are timed without evaluation (a
 ``lax.scan`` of ``train_step`` only); the exact evaluation is timed on its own.
 
-The last section trains 8 seeds at once, on one device and split over one CPU device per
-core, and compares trajectories/second with one seed. It also prints the ceiling on that
+The last sections train 8 seeds at once, on one device and split over one CPU device per
+core, and compare trajectories/second with one seed; and time two one-seed Trainers fitted
+one after the other against the same two fitted side by side (``g.fit_together``). It also prints the ceiling on that
 ratio: 8 seeds do at least 8 times one seed's arithmetic, so they cannot beat one seed by
 more than the machine's peak FLOP/s over the FLOP/s that one seed already reaches.
 """
@@ -137,6 +138,24 @@ def exact_evaluation_seconds(config: g.TrainConfig, repeats: int) -> float:
     return median_seconds(lambda: jax.block_until_ready(dp(policy)), repeats)
 
 
+def side_by_side_seconds(steps: int, repeats: int) -> tuple[float, float]:
+    """Median wall times of two one-seed Trainers (TB and DB on the 2D grid, side 20) fitted
+    one after the other, and fitted side by side with ``g.fit_together``, alternating; every
+    program is compiled (on each device it runs on) before the timed calls."""
+    configs = [g.TrainConfig(dim=2, side=20, loss=loss, steps=steps, eval_every=max(steps // 10, 1))
+               for loss in ("tb", "db")]
+    one_after_other = lambda: [g.Trainer(config).fit(progress=False) for config in configs]
+    side_by_side = lambda: g.fit_together([g.Trainer(config) for config in configs], progress=False)
+    one_after_other(), side_by_side()  # compile
+    times = {one_after_other: [], side_by_side: []}
+    for _ in range(repeats):
+        for fit in times:
+            start = time.perf_counter()
+            fit()
+            times[fit].append(time.perf_counter() - start)
+    return statistics.median(times[one_after_other]), statistics.median(times[side_by_side])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny budget: checks that it runs")
@@ -168,6 +187,9 @@ def main() -> None:
     print(f"vmap over 8 seeds (2D DB), split over {split['devices']} CPU devices (one per core): "
           f"{split['trajectories_per_s']:.0f} trajectories/s vs {per_second:.0f} for one seed "
           f"({split['trajectories_per_s'] / per_second:.1f}x)")
+    sequential, together = side_by_side_seconds(steps * 5, repeats)
+    print(f"two one-seed Trainers (2D DB and TB, {steps * 5} steps each): {sequential:.2f} s one after "
+          f"the other, {together:.2f} s side by side with g.fit_together ({sequential / together:.1f}x)")
     flops = network_flops_per_step(one["trainer"], one["state"].policy)
     one_seed_rate, peak = flops * one["steps_per_s"], peak_flops(repeats)
     print(f"ceiling: one seed already computes at {one_seed_rate / 1e9:.0f} GFLOP/s "

@@ -69,3 +69,4 @@ def test_speed_smoke(monkeypatch, capsys):
     text = capsys.readouterr().out
     assert "| 4D side" in text and "| db |" in text
     assert "vmap over 8 seeds" in text and "trajectories/s" in text
+    assert "side by side with g.fit_together" in text
