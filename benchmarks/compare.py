@@ -441,8 +441,18 @@ def run_grid16(args, workdir: str) -> dict:
                               ["--reward", "original"], log)
                 add_tv(res, evaluator, TV_2D)
                 runs[loss][lib].append(res)
-    return {"started": started.isoformat(), "finished": datetime.datetime.now().isoformat(),
-            "load_start": load_start, "load_end": load_str(), "steps": steps, "runs": runs, "log": log}
+    finished, load_end = datetime.datetime.now().isoformat(), load_str()
+    return {"started": started.isoformat(), "finished": finished, "load_start": load_start,
+            "load_end": load_end, "steps": steps, "runs": runs, "log": log, "same_subtb": same_subtb()}
+
+
+def same_subtb() -> dict:
+    """benchmarks/peers/same_subtb.py: gfn_teach's SubTB loss and gradient against the gfnx
+    baseline's, on one batch and one set of weights (its printed line and exit status)."""
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "peers", "same_subtb.py")],
+                          cwd=ROOT, env=cold_compile_environment(), capture_output=True, text=True)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("SubTB(")]
+    return {"returncode": done.returncode, "line": lines[-1] if lines else done.stderr.strip()[-300:]}
 
 
 def write_report(raw: dict, book: bool = True, quick: bool | None = None) -> None:
@@ -809,6 +819,12 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
                  "same algorithm on 16 trajectories a step, so gfn_teach's lead comes mostly from "
                  "time per step and compilation; a peer that ends a round at a lower TV than "
                  "gfn_teach reached in that round is not caught at any speed.")
+        check = g16.get("same_subtb")
+        if check and any(why.startswith(f"{LOSS_TITLES['subtb']} against gfnx") for why in short):
+            agree = check["returncode"] == 0
+            L[-1] += ((" The loss is not the difference: on" if agree else " On") + " one batch and one set "
+                      "of weights, gfn_teach's SubTB and the gfnx baseline's " + ("agree" if agree else "do not agree")
+                      + f" (benchmarks/peers/same_subtb.py: {check['line'].rstrip('.')}).")
         L.append("")
     return L
 

@@ -97,6 +97,22 @@ def test_grid16_section_and_targets(compare):
     assert all("2.00× (1/1 rounds reached) | **no** |" in t for t in targets if "gfnx" in t)
 
 
+def test_a_subtb_shortfall_against_gfnx_says_whether_the_losses_agree(compare):
+    ours = tv_run("gfn_teach", [(100, 1.0, 0.3), (200, 2.0, 0.05), (300, 3.0, 0.02)], 3.0)
+    better = tv_run("gfnx", [(100, 4.0, 0.2), (200, 6.0, 0.01)], 6.0)  # lower than ours ever gets
+    runs = {loss: {"gfn_teach": [ours], "gfnx": [better], "torchgfn": [ours]} for loss in ("tb", "db", "subtb")}
+    g16 = {"started": "2026-12-04T15:00:00", "finished": "2026-12-04T15:10:00", "load_start": "0.1",
+           "load_end": "0.2", "steps": 2000, "runs": runs, "log": []}
+    line = "SubTB(lambda=0.9) on one batch: gfn_teach 0.0131, gfnx baseline 0.0131 (relative difference 3.6e-07)"
+    without = "\n".join(compare["grid16_section"](g16, 1))
+    assert "SubTB against gfnx: 0×" in without and "same_subtb.py" not in without  # not run: not said
+    agree = "\n".join(compare["grid16_section"]({**g16, "same_subtb": {"returncode": 0, "line": line}}, 1))
+    assert ("The loss is not the difference: on one batch and one set of weights, gfn_teach's SubTB and "
+            f"the gfnx baseline's agree (benchmarks/peers/same_subtb.py: {line}).") in agree
+    differ = "\n".join(compare["grid16_section"]({**g16, "same_subtb": {"returncode": 1, "line": line}}, 1))
+    assert "gfn_teach's SubTB and the gfnx baseline's do not agree" in differ and "not the difference" not in differ
+
+
 def test_benchmark_runs_compile_cold(compare, monkeypatch, tmp_path):
     """`make` exports JAX's persistent compilation cache for its tests; a benchmark run that
     inherited it would load its program from there in later rounds and time a cache lookup."""

@@ -84,6 +84,49 @@ def make_problem(args):
     return env, env_params
 
 
+def subtb_loss_fn(env, env_params, subtb_lambda):
+    """``subtb_loss(params, static, traj_data)`` of the gfnx baseline (module level so that
+    benchmarks/peers/same_subtb.py can check it against gfn_teach's on one batch)."""
+
+    def subtb_loss(params, static, traj_data):
+        """SubTB(lambda) on the batch-first rollout [B, T+1], as gfnx's baselines/subtb_hypergrid.py
+        defines it: transition t goes from node t to node t+1; the stop transition's target adds
+        log R and its end node's flow counts 0; padded transitions are left out."""
+        model = eqx.combine(params, static)
+        out = jax.vmap(jax.vmap(model))(traj_data.obs)  # [B, T+1, ...]
+        state = traj_data.state
+        fwd_invalid = jax.vmap(env.get_invalid_mask, in_axes=(1, None), out_axes=1)(state, env_params)
+        bwd_invalid = jax.vmap(env.get_invalid_backward_mask, in_axes=(1, None), out_axes=1)(state, env_params)
+        action = traj_data.action[:, :-1]
+        before = jax.tree.map(lambda x: x[:, :-1], state)
+        after = jax.tree.map(lambda x: x[:, 1:], state)
+        bwd_action = jax.vmap(env.get_backward_action, in_axes=(1, 1, 1, None), out_axes=1)(
+            before, action, after, env_params
+        )
+        pad, done = traj_data.pad[:, :-1], traj_data.done[:, :-1]  # [B, T]
+        log_pf = jax.nn.log_softmax(gfnx.utils.mask_logits(out["forward_logits"], fwd_invalid), axis=-1)
+        log_pf = jnp.take_along_axis(log_pf[:, :-1], action[..., None], axis=-1)[..., 0]
+        log_pb = jax.nn.log_softmax(gfnx.utils.mask_logits(out["backward_logits"], bwd_invalid), axis=-1)
+        log_pb = jnp.take_along_axis(log_pb[:, 1:], bwd_action[..., None], axis=-1)[..., 0]
+        log_pf = jnp.where(pad, 0.0, log_pf)
+        log_pb = jnp.where(pad, 0.0, log_pb + traj_data.log_gfn_reward[:, :-1])
+        log_flow = jnp.where(traj_data.pad, 0.0, out["log_flow"])  # [B, T+1]
+        zero = jnp.zeros_like(log_pf[:, :1])
+        cum_pf = jnp.concatenate([zero, jnp.cumsum(log_pf, axis=1)], axis=1)  # [B, T+1]
+        cum_pb = jnp.concatenate([zero, jnp.cumsum(log_pb, axis=1)], axis=1)
+        ends_done = jnp.concatenate([jnp.zeros_like(done[:, :1]), done], axis=1)
+        start = log_flow - cum_pf + cum_pb  # pair (i, j): start[i] - end[j]
+        end = jnp.where(ends_done, 0.0, log_flow) - cum_pf + cum_pb
+        delta = start[:, :, None] - end[:, None, :]  # [B, i, j]
+        n = log_flow.shape[1]
+        i, j = jnp.arange(n)[:, None], jnp.arange(n)[None, :]
+        ends_real = jnp.concatenate([jnp.zeros_like(pad[:, :1]), ~pad], axis=1)  # j >= 1, not padding
+        weight = jnp.where((i < j) & ends_real[:, None, :], subtb_lambda ** (j - i).astype(jnp.float32), 0.0)
+        return (jnp.sum(weight * delta**2, axis=(1, 2)) / jnp.sum(weight, axis=(1, 2))).mean()
+
+    return subtb_loss
+
+
 def build_train_step(env, env_params, optimizer, loss_kind, num_envs, subtb_lambda=0.9):
     def fwd_policy_fn_factory(static):
         def fwd_policy_fn(rng_key, env_obs, params):
@@ -134,41 +177,7 @@ def build_train_step(env, env_params, optimizer, loss_kind, num_envs, subtb_lamb
         )
         return optax.losses.squared_error(params["logZ"] + log_pf, log_pb + log_reward).mean()
 
-    def subtb_loss(params, static, traj_data):
-        """SubTB(lambda) on the batch-first rollout [B, T+1], as gfnx's baselines/subtb_hypergrid.py
-        defines it: transition t goes from node t to node t+1; the stop transition's target adds
-        log R and its end node's flow counts 0; padded transitions are left out."""
-        model = eqx.combine(params, static)
-        out = jax.vmap(jax.vmap(model))(traj_data.obs)  # [B, T+1, ...]
-        state = traj_data.state
-        fwd_invalid = jax.vmap(env.get_invalid_mask, in_axes=(1, None), out_axes=1)(state, env_params)
-        bwd_invalid = jax.vmap(env.get_invalid_backward_mask, in_axes=(1, None), out_axes=1)(state, env_params)
-        action = traj_data.action[:, :-1]
-        before = jax.tree.map(lambda x: x[:, :-1], state)
-        after = jax.tree.map(lambda x: x[:, 1:], state)
-        bwd_action = jax.vmap(env.get_backward_action, in_axes=(1, 1, 1, None), out_axes=1)(
-            before, action, after, env_params
-        )
-        pad, done = traj_data.pad[:, :-1], traj_data.done[:, :-1]  # [B, T]
-        log_pf = jax.nn.log_softmax(gfnx.utils.mask_logits(out["forward_logits"], fwd_invalid), axis=-1)
-        log_pf = jnp.take_along_axis(log_pf[:, :-1], action[..., None], axis=-1)[..., 0]
-        log_pb = jax.nn.log_softmax(gfnx.utils.mask_logits(out["backward_logits"], bwd_invalid), axis=-1)
-        log_pb = jnp.take_along_axis(log_pb[:, 1:], bwd_action[..., None], axis=-1)[..., 0]
-        log_pf = jnp.where(pad, 0.0, log_pf)
-        log_pb = jnp.where(pad, 0.0, log_pb + traj_data.log_gfn_reward[:, :-1])
-        log_flow = jnp.where(traj_data.pad, 0.0, out["log_flow"])  # [B, T+1]
-        zero = jnp.zeros_like(log_pf[:, :1])
-        cum_pf = jnp.concatenate([zero, jnp.cumsum(log_pf, axis=1)], axis=1)  # [B, T+1]
-        cum_pb = jnp.concatenate([zero, jnp.cumsum(log_pb, axis=1)], axis=1)
-        ends_done = jnp.concatenate([jnp.zeros_like(done[:, :1]), done], axis=1)
-        start = log_flow - cum_pf + cum_pb  # pair (i, j): start[i] - end[j]
-        end = jnp.where(ends_done, 0.0, log_flow) - cum_pf + cum_pb
-        delta = start[:, :, None] - end[:, None, :]  # [B, i, j]
-        n = log_flow.shape[1]
-        i, j = jnp.arange(n)[:, None], jnp.arange(n)[None, :]
-        ends_real = jnp.concatenate([jnp.zeros_like(pad[:, :1]), ~pad], axis=1)  # j >= 1, not padding
-        weight = jnp.where((i < j) & ends_real[:, None, :], subtb_lambda ** (j - i).astype(jnp.float32), 0.0)
-        return (jnp.sum(weight * delta**2, axis=(1, 2)) / jnp.sum(weight, axis=(1, 2))).mean()
+    subtb_loss = subtb_loss_fn(env, env_params, subtb_lambda)
 
     def train_step(idx, carry):
         del idx
