@@ -818,7 +818,10 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
                  "3× sooner than gfnx) fall short: " + "; ".join(short) + ". Every library runs the "
                  "same algorithm on 16 trajectories a step, so gfn_teach's lead comes mostly from "
                  "time per step and compilation; a peer that ends a round at a lower TV than "
-                 "gfn_teach reached in that round is not caught at any speed.")
+                 "gfn_teach reached in that round is not caught at any speed. Final TVs vary from seed "
+                 "to seed in every library, so a few rounds cannot tell a better sampler from a luckier "
+                 "one: benchmarks/final_tv_over_seeds.py compares two libraries' final TVs over many "
+                 "seeds.")
         check = g16.get("same_subtb")
         if check and any(why.startswith(f"{LOSS_TITLES['subtb']} against gfnx") for why in short):
             agree = check["returncode"] == 0
