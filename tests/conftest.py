@@ -9,6 +9,8 @@ runs everything optimised.
 """
 
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
 
@@ -46,3 +48,16 @@ def env3d():
 @pytest.fixture
 def key():
     return jax.random.PRNGKey(0)
+
+
+@pytest.fixture
+def in_fresh_interpreter():
+    """Run Python code in a new interpreter and return what it printed; the test fails with its
+    stderr if it fails. For what must happen before JAX starts (its number of CPU devices)."""
+
+    def run(code: str) -> str:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
+    return run

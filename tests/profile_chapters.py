@@ -152,27 +152,26 @@ def print_report(results: dict, top_cells: int, top_functions: int) -> None:
     for seconds, name, index, c in sorted(cells, key=lambda row: row[0], reverse=True)[:top_cells]:
         print(f"  {seconds:5.1f} s, compile {c['compile']:4.1f} s ({c['programs']:3d} programs)  "
               f"{name[:2]} cell {index:3d}: {c['source'][:60]}")
-    by_function = collections.defaultdict(lambda: [0, 0.0, set()])
-    for name, result in results.items():
-        for _, function, seconds, _ in result["compiled"]:
-            entry = by_function[function]
-            entry[0] += 1
-            entry[1] += seconds
-            entry[2].add(name[:2])
-    print(f"\nthe {top_functions} functions whose compilations cost most")
-    for function, (count, seconds, chapters) in sorted(by_function.items(), key=lambda kv: -kv[1][1])[:top_functions]:
-        print(f"  {seconds:5.1f} s {count:4d}x  {function[:50]:50s} chapters {' '.join(sorted(chapters))}")
-    by_caller = collections.defaultdict(lambda: [0, 0.0, set()])
-    for name, result in results.items():
-        for _, _, seconds, caller in result["compiled"]:
-            if seconds < QUICK:
-                entry = by_caller[caller]
-                entry[0] += 1
-                entry[1] += seconds
-                entry[2].add(name[:2])
-    print(f"\nwhat ran the quick programs (eager operations, mostly): the gfn_teach function a cell called")
-    for caller, (count, seconds, chapters) in sorted(by_caller.items(), key=lambda kv: -kv[1][1])[:top_functions]:
-        print(f"  {seconds:5.1f} s {count:4d}x  {caller[:50]:50s} chapters {' '.join(sorted(chapters))}")
+    costliest(f"the {top_functions} functions whose compilations cost most",
+              [(function, seconds, name) for name, result in results.items()
+               for _, function, seconds, _ in result["compiled"]], top_functions)
+    costliest("what ran the quick programs (eager operations, mostly): the gfn_teach function a cell called",
+              [(caller, seconds, name) for name, result in results.items()
+               for _, _, seconds, caller in result["compiled"] if seconds < QUICK], top_functions)
+
+
+def costliest(title: str, compiles: list[tuple[str, float, str]], top: int) -> None:
+    """Print the ``top`` keys of ``(key, seconds, chapter)`` compiles by total seconds: each
+    key's seconds, count and chapters."""
+    by_key = collections.defaultdict(lambda: [0, 0.0, set()])
+    for key, seconds, chapter in compiles:
+        entry = by_key[key]
+        entry[0] += 1
+        entry[1] += seconds
+        entry[2].add(chapter[:2])
+    print(f"\n{title}")
+    for key, (count, seconds, chapters) in sorted(by_key.items(), key=lambda kv: -kv[1][1])[:top]:
+        print(f"  {seconds:5.1f} s {count:4d}x  {key[:50]:50s} chapters {' '.join(sorted(chapters))}")
 
 
 def main() -> int:

@@ -1,8 +1,9 @@
 """g.fit_together trains several Trainers side by side, each on a device of its own, to the
 numbers each gives alone; it refuses what is not a Trainer and reports a diverged run."""
 
-import subprocess
+import contextlib
 import sys
+import threading
 
 import pytest
 
@@ -37,13 +38,9 @@ print("together ok")
 """ % (SMALL,)
 
 
-def test_side_by_side_runs_give_each_runs_own_numbers_on_devices_of_their_own():
+def test_side_by_side_runs_give_each_runs_own_numbers_on_devices_of_their_own(in_fresh_interpreter):
     # A fresh interpreter: the number of CPU devices is fixed once JAX has started.
-    done = subprocess.run(
-        [sys.executable, "-c", SIDE_BY_SIDE_ON_TWO_DEVICES], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "together ok" in done.stdout
+    assert "together ok" in in_fresh_interpreter(SIDE_BY_SIDE_ON_TWO_DEVICES)
 
 
 @pytest.mark.parametrize("trainers,message", [
@@ -64,10 +61,6 @@ def test_a_diverged_run_raises_training_diverged():
 
 
 def test_ctrl_c_stops_every_run_after_its_current_chunk(monkeypatch):
-    import contextlib
-    import sys
-    import threading
-
     @contextlib.contextmanager
     def pressed_at_once():  # as if Ctrl-C came during the first chunk
         event = threading.Event()

@@ -4,7 +4,6 @@ once for runs that differ only in their numbers, and validates its config."""
 import contextlib
 import dataclasses
 import logging
-import subprocess
 import sys
 
 import equinox as eqx
@@ -165,13 +164,9 @@ print("split ok")
 """
 
 
-def test_seeds_split_over_two_cpu_devices_match_single_seed_runs():
+def test_seeds_split_over_two_cpu_devices_match_single_seed_runs(in_fresh_interpreter):
     # A fresh interpreter: the number of CPU devices is fixed once JAX has started.
-    done = subprocess.run(
-        [sys.executable, "-c", SPLIT_OVER_TWO_DEVICES], capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "split ok" in done.stdout
+    assert "split ok" in in_fresh_interpreter(SPLIT_OVER_TWO_DEVICES)
 
 
 def test_use_every_cpu_core_is_a_no_op_once_jax_has_started():
