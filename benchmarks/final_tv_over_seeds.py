@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/final_tv_over_seeds.py --loss subtb --seeds 20 --peer gfnx
 
-The 16x16 section of `make bench` decides each goal on 3 rounds, and its final exact TVs spread
-about 4x over seeds in every library, so 3 seeds cannot tell a better sampler from a luckier
-one. This runs that section's setting (2,000 steps of 16 trajectories, R0 = 0.1, the same network
+The 16x16 section of `make bench` decides each goal on 3 rounds, and its final exact TVs vary
+several-fold from seed to seed in every library (SubTB, 20 seeds, 2026-12-05: 0.0068-0.0312 in
+gfn_teach, 0.0073-0.0632 in gfnx), so 3 seeds cannot tell a better sampler from a luckier one. This runs that section's setting (2,000 steps of 16 trajectories, R0 = 0.1, the same network
 and optimiser, compare.py's own runners) for seeds 0 .. N-1 in both libraries, alternating, and
 prints each library's final exact TVs, their medians, in how many seeds gfn_teach ends lower, and
 a two-sided Mann-Whitney U test of the two samples (scipy).

@@ -9,10 +9,11 @@ than fresh ones, and longer trajectories cost more). Training steps are timed wi
 ``lax.scan`` of ``train_step`` only); the exact evaluation is timed on its own.
 
 The last sections train 8 seeds at once, on one device and split over one CPU device per
-core, and compare trajectories/second with one seed; and time two one-seed Trainers fitted
-one after the other against the same two fitted side by side (``g.fit_together``). It also prints the ceiling on that
-ratio: 8 seeds do at least 8 times one seed's arithmetic, so they cannot beat one seed by
-more than the machine's peak FLOP/s over the FLOP/s that one seed already reaches.
+core, and compare trajectories/second with one seed, with the ceiling on that ratio: 8 seeds
+do at least 8 times one seed's arithmetic, so they cannot beat one seed by more than the
+machine's peak FLOP/s over the FLOP/s that one seed already reaches. They also time two
+one-seed Trainers fitted one after the other against the same two fitted side by side
+(``g.fit_together``).
 """
 
 from __future__ import annotations

@@ -203,8 +203,12 @@ def split_seeds_over(mesh: jax.sharding.Mesh, seeds_fn):
     return run
 
 
+def place(tree, where):
+    """Put the arrays of ``tree`` on ``where`` (a device or a sharding); its other leaves stay."""
+    arrays, static = eqx.partition(tree, eqx.is_array)
+    return eqx.combine(jax.device_put(arrays, where), static)
+
+
 def place_seeds(tree, mesh: jax.sharding.Mesh):
     """Put the arrays of ``tree`` on the devices of ``mesh``, split along the seed axis."""
-    arrays, static = eqx.partition(tree, eqx.is_array)
-    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices"))
-    return eqx.combine(jax.device_put(arrays, sharding), static)
+    return place(tree, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("devices")))

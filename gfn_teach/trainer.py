@@ -33,7 +33,7 @@ from .environment import Environment
 from .hypergrid import Hypergrid, HypergridReward
 from .losses import LOSSES
 from .memory import check_training_fits, describe
-from .speedups import compiler_options, on_visited_rows, place_seeds, seed_mesh, split_seeds_over
+from .speedups import compiler_options, on_visited_rows, place, place_seeds, seed_mesh, split_seeds_over
 from .train import MAX_EXACT_STATES, EvalRecord, Hyperparams, TrainState, counts_modes, init_state, train_chunk
 
 # For long runs: the built-in losses run the network on 1/8, 2/8, ... or all of a batch's
@@ -382,8 +382,7 @@ def fit_together(trainers, progress: bool = True):
     # Initialised here, one after the other, by the eager operations that fit() itself runs
     # (compiled once, on the default device), then moved to the device each run trains on.
     states = [trainer.init(trainer.keys()) for trainer in items]
-    move = lambda state, device: eqx.combine(jax.device_put(eqx.filter(state, eqx.is_array), device), state)
-    states = [move(state, device_of[i]) if i in device_of else state for i, state in enumerate(states)]
+    states = [place(state, device_of[i]) if i in device_of else state for i, state in enumerate(states)]
 
     def fit(i, interrupt):
         return items[i]._fit(states[i], progress, None, interrupt, position=i)
