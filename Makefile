@@ -44,6 +44,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # whole book, one chapter at a time, one run each: about 290 s with every program cached, about
 # 310 s with only those over 0.1 s, about 350 s with no cache; chapters 6, 7 and 12 two at a
 # time in the Colab-like venv: 131-143 s against 141-150 s, within this machine's noise).
+# A second run finds every program there: the whole book, one chapter at a time, took 264 s into
+# an empty cache and then 161 s from it, XLA compiling 127 s and then 12 s (2026-12-05,
+# tests/profile_chapters.py --cache-dir DIR, run twice). So a make test that re-executes a chapter
+# whose code changed little compiles little of it again.
 # The benchmark's runs never use it (benchmarks/compare.py).
 export JAX_COMPILATION_CACHE_DIR := $(CURDIR)/.cache/jax-compilation-cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS := 0

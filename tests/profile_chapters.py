@@ -18,6 +18,8 @@ one chapter at a time) without writing it back, and reports, from JAX's own comp
     .venv/bin/python tests/profile_chapters.py book/07_evaluating.ipynb
     .venv/bin/python tests/profile_chapters.py --shared-cache       # one compilation cache
                                                                      # for the run, empty at first
+    .venv/bin/python tests/profile_chapters.py --cache-dir DIR      # that cache, kept: a second
+                                                                     # run has every program cached
 
 Without ``--shared-cache`` nothing is loaded from JAX's persistent compilation cache: the times
 are a reader's first run. Run it on an otherwise idle machine; the JSON of the whole profile
@@ -179,6 +181,8 @@ def main() -> int:
     parser.add_argument("chapters", nargs="*", help="chapters (default: book/*.ipynb)")
     parser.add_argument("--shared-cache", action="store_true",
                         help="one persistent compilation cache for the run's chapters, empty at first")
+    parser.add_argument("--cache-dir", help="the persistent compilation cache to use and keep (run "
+                        "twice with the same folder: the second run is the book with every program cached)")
     parser.add_argument("--top-cells", type=int, default=15)
     parser.add_argument("--top-functions", type=int, default=15)
     parser.add_argument("--json", help="write the whole profile here")
@@ -189,8 +193,8 @@ def main() -> int:
         sys.exit(f"profile_chapters: no such notebook: {', '.join(missing)}")
     os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
     with tempfile.TemporaryDirectory(prefix="profile-cache-") as cache:
-        if args.shared_cache:
-            os.environ["JAX_COMPILATION_CACHE_DIR"] = cache
+        if args.shared_cache or args.cache_dir:
+            os.environ["JAX_COMPILATION_CACHE_DIR"] = args.cache_dir or cache
             os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
         results = {}
         for path in paths:

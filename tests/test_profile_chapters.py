@@ -41,3 +41,19 @@ def test_compiles_are_counted_in_the_cell_that_ran_them(tmp_path, capsys):
     tool["print_report"]({"tiny_notebook": result}, top_cells=2, top_functions=20)
     printed = capsys.readouterr().out
     assert "tiny_notebook" in printed and "<lambda>" in printed and "g.metrics.total_variation" in printed
+
+
+def test_cache_dir_is_used_and_kept(tmp_path, monkeypatch, capsys):
+    """--cache-dir: the chapters' kernels compile into that folder, and it is kept for a second,
+    warm run (a temporary cache, --shared-cache, is deleted with the run)."""
+    tool = runpy.run_path(str(ROOT / "tests" / "profile_chapters.py"), run_name="profile_chapters")
+    cell = "import jax, jax.numpy as jnp\njax.jit(lambda x: jnp.tanh(x) * 3)(jnp.ones(11)).block_until_ready()"
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), path)
+    cache = tmp_path / "kept-cache"
+    for variable in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
+        monkeypatch.setenv(variable, "restored after the test")  # main() sets them for its kernels
+    monkeypatch.setattr("sys.argv", ["profile_chapters.py", str(path), "--cache-dir", str(cache)])
+    assert tool["main"]() == 0
+    assert any(cache.iterdir()), "the kernel's programs were not written to --cache-dir"
+    assert "tiny.ipynb" in capsys.readouterr().out
