@@ -48,7 +48,7 @@ def test_cache_dir_is_used_and_kept(tmp_path, monkeypatch, capsys):
     warm run (a temporary cache, --shared-cache, is deleted with the run)."""
     tool = runpy.run_path(str(ROOT / "tests" / "profile_chapters.py"), run_name="profile_chapters")
     cell = "import jax, jax.numpy as jnp\njax.jit(lambda x: jnp.tanh(x) * 3)(jnp.ones(11)).block_until_ready()"
-    path = tmp_path / "tiny.ipynb"
+    path = tmp_path / "tiny_chapter"  # no extension: test_unchanged looks for notebook names
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cell)]), path)
     cache = tmp_path / "kept-cache"
     for variable in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"):
@@ -56,4 +56,4 @@ def test_cache_dir_is_used_and_kept(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", ["profile_chapters.py", str(path), "--cache-dir", str(cache)])
     assert tool["main"]() == 0
     assert any(cache.iterdir()), "the kernel's programs were not written to --cache-dir"
-    assert "tiny.ipynb" in capsys.readouterr().out
+    assert "tiny_chapter" in capsys.readouterr().out
