@@ -21,8 +21,8 @@ one chapter at a time) without writing it back, and reports, from JAX's own comp
     .venv/bin/python tests/profile_chapters.py --cache-dir DIR      # that cache, kept: a second
                                                                      # run has every program cached
 
-Without ``--shared-cache`` nothing is loaded from JAX's persistent compilation cache: the times
-are a reader's first run. Run it on an otherwise idle machine; the JSON of the whole profile
+Without ``--shared-cache`` or ``--cache-dir`` nothing is loaded from JAX's persistent
+compilation cache: the times are a reader's first run. Run it on an otherwise idle machine; the JSON of the whole profile
 goes to ``--json`` when given.
 """
 
