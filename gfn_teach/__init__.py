@@ -63,6 +63,7 @@ with quiet_interrupt_while_importing():
     from .tempered import log_uniform_betas as log_uniform_betas
     from .tempered import make_conditional_train as make_conditional_train
     from .tempered import tempered_batch as tempered_batch
+    from .speedups import compile_quickly as compile_quickly
     from .speedups import on_visited_rows as on_visited_rows
     from .speedups import use_every_cpu_core as use_every_cpu_core
     from .trainer import Trainer as Trainer

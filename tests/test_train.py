@@ -4,6 +4,7 @@ once for runs that differ only in their numbers, and validates its config."""
 import contextlib
 import dataclasses
 import logging
+import os
 import sys
 
 import equinox as eqx
@@ -415,3 +416,54 @@ def test_fit_refuses_a_state_of_another_environment_policy_or_seed_count():
         with pytest.raises(ValueError, match=r"^the state does not fit this Trainer \(Hypergrid\(dim=2, side=4\)"):
             grid.fit(state=other.init(other.keys()), progress=False)
     assert grid.fit(state=grid.init(grid.keys()), progress=False).history["step"][-1] == 10
+
+
+QUICK_THEN_TRAIN = """
+import os, sys
+os.environ.pop("XLA_FLAGS", None)
+os.environ["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "0"  # as a reader runs (the unit tests set 1)
+import gfn_teach as g
+if sys.argv[1] == "quick":
+    assert g.compile_quickly()
+    assert g.compile_quickly()  # again, before JAX starts: the flags are not repeated
+    flags = os.environ["XLA_FLAGS"].split()
+    assert all(flags.count(f) == 1 for f in g.speedups.QUICK_COMPILE_FLAGS), flags
+import jax, numpy as np
+from gfn_teach.speedups import compiler_options
+print("options", sorted(compiler_options().items()))
+config = g.TrainConfig(loss="tb", steps=60, eval_every=30, dim=2, side=6, hidden=32, depth=1, epsilon_start=0.5)
+history = g.Trainer(config).fit(progress=False).history
+print("history", [np.asarray(history[k]).tobytes().hex() for k in ("exact_tv", "loss", "log_z")])
+before = os.environ["XLA_FLAGS"] if "XLA_FLAGS" in os.environ else None
+assert g.compile_quickly() is False  # JAX has started: nothing changes
+assert (os.environ["XLA_FLAGS"] if "XLA_FLAGS" in os.environ else None) == before
+"""
+
+
+def test_compile_quickly_leaves_training_programs_alone(in_fresh_interpreter):
+    # Two fresh interpreters (XLA reads its flags once): with the quick flags, training keeps
+    # its own options (named, so that the flags do not reach it) and gives the same bits.
+    def run(mode):
+        printed = in_fresh_interpreter(QUICK_THEN_TRAIN.replace("sys.argv[1]", repr(mode)))
+        return dict(line.split(" ", 1) for line in printed.splitlines())
+
+    plain, quick = run("plain"), run("quick")
+    assert plain["options"] == "[('xla_backend_optimization_level', 2)]"
+    assert quick["options"] == "[('xla_backend_optimization_level', 2), ('xla_cpu_use_fusion_emitters', True)]"
+    assert quick["history"] == plain["history"]
+
+
+def test_compile_quickly_is_a_no_op_once_jax_has_started(monkeypatch):
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    jax.numpy.zeros(1).block_until_ready()
+    assert g.compile_quickly() is False
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_enable_fast_math=false"
+
+
+def test_compile_quickly_refuses_a_jaxlib_too_old_for_its_flags(monkeypatch):
+    from gfn_teach import speedups
+
+    monkeypatch.setattr(speedups, "jax_has_started", lambda: False)  # as if JAX had not started
+    monkeypatch.setattr(speedups, "jaxlib_version", lambda: (0, 6, 9))
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert g.compile_quickly() is False and "XLA_FLAGS" not in os.environ
