@@ -168,6 +168,26 @@ def jaxlib_version() -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", jax.lib.__version__)[:3])
 
 
+def accelerator_plugins() -> list[str]:
+    """The accelerator back ends installed for JAX (a GPU's or a TPU's), by package name;
+    empty on a CPU-only install. Found as JAX finds them, without starting JAX: the
+    ``jax_plugins`` entry points and namespace package, and ``libtpu``."""
+    import importlib.metadata
+    import importlib.util
+    import pkgutil
+
+    names = [entry.name for entry in importlib.metadata.entry_points(group="jax_plugins")]
+    try:
+        import jax_plugins  # a namespace package, present only with a plugin installed
+
+        names += [module.name for module in pkgutil.iter_modules(jax_plugins.__path__)]
+    except ImportError:
+        pass
+    if importlib.util.find_spec("libtpu") is not None:
+        names.append("libtpu")
+    return sorted(set(names))
+
+
 def compile_quickly() -> bool:
     """Compile JAX's programs on a CPU for less optimisation, except the library's training
     programs, which keep :func:`compiler_options`.
@@ -175,14 +195,15 @@ def compile_quickly() -> bool:
     A notebook runs hundreds of small programs once each (every eager operation on a new
     shape is one), and compiling them takes longer than running them: with
     :data:`QUICK_COMPILE_FLAGS` added to ``XLA_FLAGS`` they compile about twice as fast, and
-    run a few percent slower. Other backends (a GPU) ignore these CPU flags. Call it right
-    after ``import gfn_teach``, before JAX computes anything: it returns False, and changes
-    nothing, once JAX has started (XLA reads its flags when it starts), or with a jaxlib
-    older than :data:`OLDEST_WITH_QUICK_COMPILE_FLAGS`.
+    run a few percent slower. Call it right after ``import gfn_teach``, before JAX computes
+    anything. It returns False, and changes nothing, once JAX has started (XLA reads its
+    flags when it starts), with a jaxlib older than :data:`OLDEST_WITH_QUICK_COMPILE_FLAGS`,
+    or where JAX has a GPU or TPU back end installed (:func:`accelerator_plugins`), whose
+    code generator reads the optimisation level too.
     """
     if jaxlib_version() < OLDEST_WITH_QUICK_COMPILE_FLAGS:
         return False  # an older XLA would stop the process on a flag it does not know
-    if jax_has_started():
+    if accelerator_plugins() or jax_has_started():
         return False
     flags = os.environ.get("XLA_FLAGS", "").split()
     os.environ["XLA_FLAGS"] = " ".join(flags + [f for f in QUICK_COMPILE_FLAGS if f not in flags])

@@ -467,3 +467,23 @@ def test_compile_quickly_refuses_a_jaxlib_too_old_for_its_flags(monkeypatch):
     monkeypatch.setattr(speedups, "jaxlib_version", lambda: (0, 6, 9))
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     assert g.compile_quickly() is False and "XLA_FLAGS" not in os.environ
+
+
+def test_compile_quickly_leaves_an_accelerator_install_alone(monkeypatch):
+    from gfn_teach import speedups
+
+    monkeypatch.setattr(speedups, "jax_has_started", lambda: False)  # as if JAX had not started
+    monkeypatch.setattr(speedups, "accelerator_plugins", lambda: ["xla_cuda12"])
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert g.compile_quickly() is False and "XLA_FLAGS" not in os.environ
+
+
+def test_accelerator_plugins_finds_an_installed_plugin(tmp_path, monkeypatch):
+    from gfn_teach import speedups
+
+    assert "xla_fake_gpu" not in speedups.accelerator_plugins()
+    plugin = tmp_path / "jax_plugins" / "xla_fake_gpu"
+    plugin.mkdir(parents=True)
+    (plugin / "__init__.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "xla_fake_gpu" in speedups.accelerator_plugins()
