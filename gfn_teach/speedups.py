@@ -14,7 +14,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
+import pkgutil
 import re
 from typing import Callable
 
@@ -172,10 +175,6 @@ def accelerator_plugins() -> list[str]:
     """The accelerator back ends installed for JAX (a GPU's or a TPU's), by package name;
     empty on a CPU-only install. Found as JAX finds them, without starting JAX: the
     ``jax_plugins`` entry points and namespace package, and ``libtpu``."""
-    import importlib.metadata
-    import importlib.util
-    import pkgutil
-
     names = [entry.name for entry in importlib.metadata.entry_points(group="jax_plugins")]
     try:
         import jax_plugins  # a namespace package, present only with a plugin installed
@@ -203,7 +202,7 @@ def compile_quickly() -> bool:
     """
     if jaxlib_version() < OLDEST_WITH_QUICK_COMPILE_FLAGS:
         return False  # an older XLA would stop the process on a flag it does not know
-    if accelerator_plugins() or jax_has_started():
+    if jax_has_started() or accelerator_plugins():
         return False
     flags = os.environ.get("XLA_FLAGS", "").split()
     os.environ["XLA_FLAGS"] = " ".join(flags + [f for f in QUICK_COMPILE_FLAGS if f not in flags])

@@ -460,20 +460,15 @@ def test_compile_quickly_is_a_no_op_once_jax_has_started(monkeypatch):
     assert os.environ["XLA_FLAGS"] == "--xla_cpu_enable_fast_math=false"
 
 
-def test_compile_quickly_refuses_a_jaxlib_too_old_for_its_flags(monkeypatch):
+@pytest.mark.parametrize("where, probe, answer", [
+    ("a jaxlib too old for its flags", "jaxlib_version", (0, 6, 9)),
+    ("an install with a GPU back end", "accelerator_plugins", ["xla_cuda12"]),
+])
+def test_compile_quickly_changes_nothing_with(where, probe, answer, monkeypatch):
     from gfn_teach import speedups
 
     monkeypatch.setattr(speedups, "jax_has_started", lambda: False)  # as if JAX had not started
-    monkeypatch.setattr(speedups, "jaxlib_version", lambda: (0, 6, 9))
-    monkeypatch.delenv("XLA_FLAGS", raising=False)
-    assert g.compile_quickly() is False and "XLA_FLAGS" not in os.environ
-
-
-def test_compile_quickly_leaves_an_accelerator_install_alone(monkeypatch):
-    from gfn_teach import speedups
-
-    monkeypatch.setattr(speedups, "jax_has_started", lambda: False)  # as if JAX had not started
-    monkeypatch.setattr(speedups, "accelerator_plugins", lambda: ["xla_cuda12"])
+    monkeypatch.setattr(speedups, probe, lambda: answer)
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     assert g.compile_quickly() is False and "XLA_FLAGS" not in os.environ
 
