@@ -455,6 +455,12 @@ def same_subtb() -> dict:
     return {"returncode": done.returncode, "line": lines[-1] if lines else done.stderr.strip()[-300:]}
 
 
+# Where each library's log F (DB, SubTB) comes from: torchgfn's examples give it a second network
+# of the policy's size, gfn_teach and gfnx one more output of the policy's.
+NETWORKS = ("for P_F; for DB and SubTB, gfn_teach and gfnx give it one more output, log F(s), while "
+            "torchgfn, as in its examples, learns log F with a second MLP of the same size")
+
+
 def write_report(raw: dict, book: bool = True, quick: bool | None = None) -> None:
     """Markdown report from the raw results (also: `compare.py --report-from latest.json`)."""
     args = argparse.Namespace(**raw["args"])
@@ -492,7 +498,7 @@ def write_report(raw: dict, book: bool = True, quick: bool | None = None) -> Non
         L.append(f"| {lib} | {versions[lib]} |")
     L.append("")
     L.append(f"Same problem for all: hypergrid with the easy reward (R0 = 1e-3, R1 = 0.5, R2 = 2), "
-             f"16 trajectories a step, MLP with 2 hidden layers of 256, Adam 1e-3 (log Z 0.1), "
+             f"16 trajectories a step, MLP with 2 hidden layers of 256 ({NETWORKS}), Adam 1e-3 (log Z 0.1), "
              f"uniform backward policy, on-policy sampling. Each run is its own process; runs alternate "
              f"between libraries (gfn_teach, gfnx, torchgfn, ...) with the same seed within a round; "
              f"{R} run(s) of each. Cells are medians over the runs; ratios are medians over rounds of the "
@@ -762,7 +768,7 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
     L = [f"## 2D {SIDE_16}×{SIDE_16}, {steps * 16:,} trajectories: TB, DB and SubTB", ""]
     L.append(f"The setting of torchgfn's 2026 policy-gradient notebook, which reports exact TV after "
              f"{TRAJECTORIES_16:,} trajectories on this grid: {steps:,} steps of 16 trajectories, "
-             f"R0 = 0.1 (torchgfn's default; R1 = 0.5, R2 = 2), the same network, optimiser and "
+             f"R0 = 0.1 (torchgfn's default; R1 = 0.5, R2 = 2), the same networks, optimiser and "
              f"uniform backward policy as above, on-policy; SubTB with lambda = 0.9, each "
              f"trajectory's sub-trajectories weighted lambda^length and normalised per trajectory "
              f"(torchgfn's `geometric_within`). Run {started:%Y-%m-%d %H:%M} – {finished:%H:%M}, "
@@ -817,7 +823,8 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
         L.append("Where the goals (gfn_teach at the peer's final TV at least 10× sooner than torchgfn, "
                  "3× sooner than gfnx) fall short: " + "; ".join(short) + ". Every library runs the "
                  "same algorithm on 16 trajectories a step, so gfn_teach's lead comes mostly from "
-                 "time per step and compilation; a peer that ends a round at a lower TV than "
+                 "time per step and compilation; the models differ in one respect, torchgfn's DB and "
+                 "SubTB learning log F with a network of their own (see above). A peer that ends a round at a lower TV than "
                  "gfn_teach reached in that round is not caught at any speed. Final TVs vary from seed "
                  "to seed in every library, so a few rounds cannot tell a better sampler from a luckier "
                  "one: benchmarks/final_tv_over_seeds.py compares two libraries' final TVs over many "
