@@ -801,7 +801,7 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
              "where it got there); in brackets the peer's training seconds over that, median over "
              "rounds, > 1× when gfn_teach is sooner (a round where gfn_teach never got there counts as 0).")
     L.append("")
-    short = []
+    short, short_on_tv = [], []
     for loss in LOSSES_16:
         ours = runs[loss]["gfn_teach"]
         name = LOSS_TITLES[loss]
@@ -819,6 +819,8 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
                         f"final TV (medians: gfn_teach {fmt(med([x['final_tv'] for x in ours]))}, "
                         f"{lib} {fmt(med([x['final_tv'] for x in rs]))})")
             short.append(why)
+            if reached < len(ours):
+                short_on_tv.append((loss, lib))
     if short:
         L.append("Where the goals (gfn_teach at the peer's final TV at least 10× sooner than torchgfn, "
                  "3× sooner than gfnx) fall short: " + "; ".join(short) + ". Every library runs the "
@@ -828,7 +830,7 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
                  "gfn_teach reached in that round is not caught at any speed. Final TVs vary from seed "
                  "to seed in every library, so a few rounds cannot tell a better sampler from a luckier "
                  "one: benchmarks/final_tv_over_seeds.py compares two libraries' final TVs over many "
-                 "seeds.")
+                 "seeds." + seed_records_sentence(short_on_tv))
         check = g16.get("same_subtb")
         if check and any(why.startswith(f"{LOSS_TITLES['subtb']} against gfnx") for why in short):
             agree = check["returncode"] == 0
@@ -837,6 +839,27 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
                       + f" (benchmarks/peers/same_subtb.py: {check['line'].rstrip('.')}).")
         L.append("")
     return L
+
+
+def seed_records_sentence(pairs: list[tuple[str, str]]) -> str:
+    """What benchmarks/final_tv_over_seeds.py recorded (results/final_tv_over_seeds.json) for
+    these (loss, peer) pairs, as one sentence; "" when it has recorded none of them."""
+    path = os.path.join(RESULTS, "final_tv_over_seeds.json")
+    if not os.path.exists(path):
+        return ""
+    with open(path) as fh:
+        records = json.load(fh)
+    found = []
+    for loss, peer in pairs:
+        r = records.get(f"{loss} {peer}")
+        if r is None:
+            continue
+        verdict = "no evidence that they differ" if r["p_two_sided"] >= 0.05 else "they differ"
+        found.append(f"{LOSS_TITLES[loss]} against {peer}, {r['seeds']} seeds ({r['date']}): median final "
+                     f"exact TV gfn_teach {fmt(r['median_gfn_teach'])}, {peer} {fmt(r[f'median_{peer}'])}, "
+                     f"gfn_teach lower in {r['gfn_teach_lower']} of {r['seeds']} seeds, Mann-Whitney "
+                     f"two-sided p = {r['p_two_sided']:.2f} ({verdict})")
+    return " It found: " + "; ".join(found) + "." if found else ""
 
 
 def grid16_targets(g16: dict) -> list[str]:

@@ -4,15 +4,20 @@
 
 The 16x16 section of `make bench` decides each goal on 3 rounds, and its final exact TVs vary
 several-fold from seed to seed in every library (SubTB, 20 seeds, 2026-12-05: 0.0068-0.0312 in
-gfn_teach, 0.0073-0.0632 in gfnx), so 3 seeds cannot tell a better sampler from a luckier one. This runs that section's setting (2,000 steps of 16 trajectories, R0 = 0.1, the same network
-and optimiser, compare.py's own runners) for seeds 0 .. N-1 in both libraries, alternating, and
+gfn_teach, 0.0073-0.0632 in gfnx), so 3 seeds cannot tell a better sampler from a luckier one.
+This runs that section's setting (2,000 steps of 16 trajectories, R0 = 0.1, the networks and
+optimiser of compare.py's own runners) for seeds 0 .. N-1 in both libraries, alternating, and
 prints each library's final exact TVs, their medians, in how many seeds gfn_teach ends lower, and
-a two-sided Mann-Whitney U test of the two samples (scipy).
+a two-sided Mann-Whitney U test of the two samples (scipy). It records them in
+benchmarks/results/final_tv_over_seeds.json, under "<loss> <peer>" (a new run of the same pair
+replaces the old record), where `compare.py` finds them for the report's 16x16 section.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import runpy
 import statistics
@@ -20,6 +25,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+RECORDS = os.path.join(HERE, "results", "final_tv_over_seeds.json")
 
 
 def summary(loss: str, peer: str, ours: list[float], theirs: list[float]) -> str:
@@ -32,6 +38,33 @@ def summary(loss: str, peer: str, ours: list[float], theirs: list[float]) -> str
     return (f"{loss}, 16x16, {len(ours)} seeds: final exact TV median gfn_teach {statistics.median(ours):.4f}, "
             f"{peer} {statistics.median(theirs):.4f}; gfn_teach lower in {lower} of {len(ours)} seeds; "
             f"Mann-Whitney two-sided p = {p:.2f}\n  gfn_teach: {sorted_tvs(ours)}\n  {peer}: {sorted_tvs(theirs)}")
+
+
+def record(loss: str, peer: str, ours: list[float], theirs: list[float], when: datetime.datetime,
+           path: str = RECORDS) -> dict:
+    """Add this comparison to the records file, under "<loss> <peer>" (keeping the others);
+    returns the record: the date, both samples by seed, their medians, paired wins, and p."""
+    from scipy.stats import mannwhitneyu
+
+    entry = {
+        "date": f"{when:%Y-%m-%d}",
+        "seeds": len(ours),
+        "gfn_teach": ours,
+        peer: theirs,
+        "median_gfn_teach": statistics.median(ours),
+        f"median_{peer}": statistics.median(theirs),
+        "gfn_teach_lower": sum(a < b for a, b in zip(ours, theirs)),
+        "p_two_sided": float(mannwhitneyu(ours, theirs, alternative="two-sided").pvalue),
+    }
+    records = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            records = json.load(fh)
+    records[f"{loss} {peer}"] = entry
+    with open(path, "w") as fh:
+        json.dump(records, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    return entry
 
 
 def main() -> int:
@@ -56,6 +89,8 @@ def main() -> int:
                 final[lib].append(evaluator(result["dumps"][-1]["file"]))
                 os.remove(result["dumps"][-1]["file"])
     print(summary(args.loss, args.peer, final["gfn_teach"], final[args.peer]))
+    record(args.loss, args.peer, final["gfn_teach"], final[args.peer], datetime.datetime.now())
+    print(f"recorded in {os.path.relpath(RECORDS)}")
     return 0
 
 

@@ -140,3 +140,33 @@ def test_benchmark_runs_compile_cold(compare, monkeypatch, tmp_path):
     compare["run_one"]("gfnx", "db", 2, 4, 10, 0, str(tmp_path), log=log)
     assert seen["env"] is not None and "JAX_COMPILATION_CACHE_DIR" not in seen["env"]
     assert len(log) == 1 and log[0].strip().startswith("gfnx") and "compile  1.00 s" in log[0]
+
+
+def test_a_shortfall_on_tv_cites_the_seed_comparisons_recorded_for_it(compare, tmp_path, monkeypatch):
+    ours = tv_run("gfn_teach", [(100, 1.0, 0.3), (200, 2.0, 0.05), (300, 3.0, 0.02)], 3.0)
+    better = tv_run("torchgfn", [(100, 40.0, 0.2), (200, 60.0, 0.01)], 60.0)  # lower than ours ever gets
+    fast = tv_run("gfnx", [(100, 40.0, 0.2), (200, 60.0, 0.03)], 60.0)  # reached, 20x: no shortfall
+    runs = {loss: {"gfn_teach": [ours], "gfnx": [fast], "torchgfn": [better]} for loss in ("tb", "db", "subtb")}
+    g16 = {"started": "2026-12-04T15:00:00", "finished": "2026-12-04T15:10:00", "load_start": "0.1",
+           "load_end": "0.2", "steps": 2000, "runs": runs, "log": []}
+    section = compare["grid16_section"]
+    monkeypatch.setitem(section.__globals__, "RESULTS", str(tmp_path))
+    assert "It found" not in "\n".join(section(g16, 1))  # nothing recorded: nothing said
+    recorded = {
+        "subtb torchgfn": {"date": "2026-12-06", "seeds": 10, "gfn_teach": [], "torchgfn": [],
+                           "median_gfn_teach": 0.0154, "median_torchgfn": 0.0177, "gfn_teach_lower": 5,
+                           "p_two_sided": 0.7337},
+        "db torchgfn": {"date": "2026-12-06", "seeds": 8, "gfn_teach": [], "torchgfn": [],
+                        "median_gfn_teach": 0.02, "median_torchgfn": 0.01, "gfn_teach_lower": 0,
+                        "p_two_sided": 0.0002},
+        "subtb gfnx": {"date": "2026-12-06", "seeds": 20, "gfn_teach": [], "gfnx": [],  # gfnx is no shortfall
+                       "median_gfn_teach": 0.015, "median_gfnx": 0.016, "gfn_teach_lower": 11, "p_two_sided": 0.8},
+    }
+    (tmp_path / "final_tv_over_seeds.json").write_text(json.dumps(recorded))
+    text = "\n".join(section(g16, 1))
+    assert ("It found: DB against torchgfn, 8 seeds (2026-12-06): median final exact TV gfn_teach 0.02, "
+            "torchgfn 0.01, gfn_teach lower in 0 of 8 seeds, Mann-Whitney two-sided p = 0.00 (they differ); "
+            "SubTB against torchgfn, 10 seeds (2026-12-06): median final exact TV gfn_teach 0.0154, "
+            "torchgfn 0.0177, gfn_teach lower in 5 of 10 seeds, Mann-Whitney two-sided p = 0.73 "
+            "(no evidence that they differ).") in text
+    assert "against gfnx, 20 seeds" not in text

@@ -29,3 +29,21 @@ def test_fewer_than_two_seeds_are_refused_before_any_run(monkeypatch):
     monkeypatch.setattr(sys, "argv", ["final_tv_over_seeds.py", "--seeds", "1"])
     with pytest.raises(SystemExit, match="--seeds must be at least 2, got 1"):
         runpy.run_path(SCRIPT, run_name="__main__")
+
+
+def test_record_adds_the_comparison_and_keeps_the_others(tmp_path):
+    import datetime
+    import json
+
+    record = runpy.run_path(SCRIPT, run_name="final_tv_over_seeds")["record"]
+    path = tmp_path / "records.json"
+    path.write_text(json.dumps({"db gfnx": {"seeds": 3}, "subtb gfnx": {"seeds": 99}}))
+    ours, theirs = [0.01, 0.02, 0.03, 0.04], [0.015, 0.005, 0.05, 0.06]
+    entry = record("subtb", "gfnx", ours, theirs, datetime.datetime(2026, 12, 6, 3, 0), str(path))
+    saved = json.loads(path.read_text())
+    assert saved["db gfnx"] == {"seeds": 3}  # another pair's record is kept
+    assert saved["subtb gfnx"] == entry  # this pair's old record is replaced
+    assert entry["date"] == "2026-12-06" and entry["seeds"] == 4
+    assert entry["gfn_teach"] == ours and entry["gfnx"] == theirs
+    assert entry["median_gfn_teach"] == 0.025 and entry["median_gfnx"] == 0.0325
+    assert entry["gfn_teach_lower"] == 3 and abs(entry["p_two_sided"] - 62 / 70) < 1e-12
