@@ -24,7 +24,9 @@ Sections of the report:
   4. benchmarks/speed.py (exact DP time on 20^4, vmap over 8 seeds).
   5. 2D 16x16 at 32,000 trajectories (torchgfn's 2026 notebook setting): TB, DB and SubTB,
      R0 = 0.1, every library; final exact TV, training seconds, and how much sooner gfn_teach
-     reaches each peer's final TV (--only-16: this section alone, the rest from latest.json).
+     reaches each peer's final TV (--only-16: this section alone, the rest from latest.json);
+     then the DB run's compile time, gfn_teach (its default, and 2 row buckets) against gfnx,
+     compile-only runs alternating (--only-compile-16: this part alone).
   0. Like-for-like comparisons first (runs of both libraries that learned); the ratios measured
      on runs that did not learn are listed and flagged (their trajectories are short).
   5. The targets, met or not (speed targets on runs that did not learn: not like-for-like).
@@ -79,6 +81,15 @@ LOSS_TITLES = {"tb": "TB", "db": "DB", "subtb": "SubTB"}
 # against 2.69-3.05 s, 302-341 steps/s against 332-367. The 4D runs keep 8, where an untrained
 # policy's short trajectories fill a small share of the rows.
 ROW_BUCKETS_2D, ROW_BUCKETS_4D = 2, 8
+# The compile-time comparison of the 16x16 DB run: compile-only runs (2 steps), alternating, this
+# many rounds; gfn_teach with the library's default (the loss on every row, as Trainer and
+# g.train run it) and with the row buckets of the runs timed to a TV.
+COMPILE_ROUNDS = 5
+COMPILE_VARIANTS = {
+    "gfn_teach, library default (1 row bucket)": ("gfn_teach", ["--row-buckets", "1"]),
+    f"gfn_teach, {ROW_BUCKETS_2D} row buckets (the runs above)": ("gfn_teach", []),
+    "gfnx": ("gfnx", []),
+}
 # A run whose final exact TV is above this did not learn (a policy on one mode of four: 0.75).
 LEARNED_TV = 0.3
 
@@ -107,14 +118,15 @@ def cold_compile_environment(environ=None) -> dict:
 def run_one(lib: str, loss: str, dim: int, side: int, steps: int, seed: int, workdir: str,
             dump_every: int = 0, extra: list[str] | None = None, log=None) -> dict:
     """One run in its own subprocess; returns its JSON plus wall time and peak RSS (os.wait4)."""
-    tag = f"{lib.split()[0]}{'_rec' if 'recommended' in lib else ''}_{dim}d_{loss}_s{seed}_{len(os.listdir(workdir))}"
+    name = re.sub(r"\W", "", lib.split()[0])  # the library, whatever the label adds
+    tag = f"{name}{'_rec' if 'recommended' in lib else ''}_{dim}d_{loss}_s{seed}_{len(os.listdir(workdir))}"
     out = os.path.join(workdir, tag + ".json")
     cmd = command(lib) + ["--loss", loss, "--dim", str(dim), "--side", str(side), "--steps", str(steps),
                           "--seed", str(seed), "--out", out]
     if dump_every:
         cmd += ["--dump-every", str(dump_every)]
     cmd += extra or []
-    if lib.startswith("gfn_teach"):
+    if lib.startswith("gfn_teach") and "--row-buckets" not in cmd:
         cmd += ["--row-buckets", str(ROW_BUCKETS_2D if dim == 2 else ROW_BUCKETS_4D)]
     start = time.perf_counter()
     with open(os.path.join(workdir, tag + ".log"), "w") as fh:
@@ -324,6 +336,8 @@ def main() -> None:
                         f"{TRAJECTORIES_16:,} trajectories / 16 a step)")
     p.add_argument("--only-16", action="store_true",
                    help="run the 16x16 section alone; the other sections come from results/latest.json")
+    p.add_argument("--only-compile-16", action="store_true",
+                   help="run the 16x16 DB compile comparison alone; the rest comes from results/latest.json")
     p.add_argument("--skip-speed-py", action="store_true")
     p.add_argument("--speed-repeats", type=int, default=3, help="speed.py --repeats")
     p.add_argument("--no-book", action="store_true", help="do not refresh book/appendix_benchmarks.md")
@@ -343,14 +357,18 @@ def main() -> None:
         if not os.path.exists(command(lib)[0]):
             sys.exit(f"missing {command(lib)[0]}: run `bash benchmarks/peers/setup_envs.sh` (or `make bench`)")
 
-    if args.only_16:
+    if args.only_16 or args.only_compile_16:
+        flag = "--only-16" if args.only_16 else "--only-compile-16"
         saved = os.path.join(RESULTS, "latest.json")
         if not os.path.exists(saved):
-            sys.exit(f"--only-16 needs {saved} from a full run for the other sections: run without it")
+            sys.exit(f"{flag} needs {saved} from a full run for the other sections: run without it")
         with open(saved) as fh:
             raw = json.load(fh)
         workdir = tempfile.mkdtemp(prefix="gfn_bench_")
-        raw["grid16"] = run_grid16(args, workdir)
+        if args.only_16:
+            raw["grid16"] = run_grid16(args, workdir)
+        else:
+            raw["grid16"]["compile"] = run_compile16(COMPILE_ROUNDS, workdir)
         write_results(raw, args, workdir)
         return
 
@@ -441,9 +459,28 @@ def run_grid16(args, workdir: str) -> dict:
                               ["--reward", "original"], log)
                 add_tv(res, evaluator, TV_2D)
                 runs[loss][lib].append(res)
+    compile16 = run_compile16(1 if args.quick else COMPILE_ROUNDS, workdir)
     finished, load_end = datetime.datetime.now().isoformat(), load_str()
     return {"started": started.isoformat(), "finished": finished, "load_start": load_start,
-            "load_end": load_end, "steps": steps, "runs": runs, "log": log, "same_subtb": same_subtb()}
+            "load_end": load_end, "steps": steps, "runs": runs, "log": log,
+            "same_subtb": same_subtb(), "compile": compile16}
+
+
+def run_compile16(rounds: int, workdir: str) -> dict:
+    """Compile-only runs (2 steps) of the 16x16 DB setting, each variant of COMPILE_VARIANTS in
+    turn, ``rounds`` times: the compile seconds of each, by variant."""
+    print(f"[compare] 2D {SIDE_16}x{SIDE_16} DB compile: {rounds} rounds", flush=True)
+    started, load_start = datetime.datetime.now().isoformat(), load_str()
+    seconds = {name: [] for name in COMPILE_VARIANTS}
+    log: list[str] = []
+    for r in range(rounds):
+        for name, (lib, extra) in COMPILE_VARIANTS.items():
+            # run_one runs gfn_teach for any label that starts with its name: the log names the variant
+            label = name if lib == "gfn_teach" else lib
+            res = run_one(label, "db", 2, SIDE_16, 2, r, workdir, 0, ["--reward", "original", *extra], log)
+            seconds[name].append(res["compile_seconds"])
+    return {"started": started, "load_start": load_start, "load_end": load_str(), "rounds": rounds,
+            "seconds": seconds, "log": log}
 
 
 def same_subtb() -> dict:
@@ -712,7 +749,8 @@ def write_report(raw: dict, book: bool = True, quick: bool | None = None) -> Non
     rss2 = med([x["child_peak_rss_mib"] for loss in runs2 for x in runs2[loss]["gfn_teach"]])
     L.append(f"| peak memory of a 2D run (report) | {rss2:.0f} MiB (median) | — |")
     L.append("")
-    run_log = [s.strip() for s in log + raw.get("grid16", {}).get("log", [])]
+    grid16 = raw.get("grid16", {})
+    run_log = [s.strip() for s in log + grid16.get("log", []) + (grid16.get("compile") or {}).get("log", [])]
     if run_log:  # none in results saved before run_one's log was fixed (2026-12-04)
         L.extend(["## Run log", "", "```text", *run_log, "```"])
     body = "\n".join(L) + "\n"
@@ -725,7 +763,9 @@ def write_report(raw: dict, book: bool = True, quick: bool | None = None) -> Non
         paths = [os.path.join(RESULTS, "quick.md")]
     else:
         # The dated copy is named by its newest section's start: --only-16 keeps the earlier copy.
-        starts = [started] + ([datetime.datetime.fromisoformat(raw["grid16"]["started"])] if raw.get("grid16") else [])
+        grid16 = raw.get("grid16") or {}
+        starts = [started] + [datetime.datetime.fromisoformat(part["started"])
+                              for part in (grid16, grid16.get("compile") or {}) if "started" in part]
         paths = [os.path.join(RESULTS, "latest.md"), os.path.join(RESULTS, f"{max(starts):%Y-%m-%d_%H%M}.md")]
     os.makedirs(RESULTS, exist_ok=True)
     for path in paths:
@@ -838,6 +878,34 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
                       "of weights, gfn_teach's SubTB and the gfnx baseline's " + ("agree" if agree else "do not agree")
                       + f" (benchmarks/peers/same_subtb.py: {check['line'].rstrip('.')}).")
         L.append("")
+    if g16.get("compile"):
+        L.extend(compile16_section(g16["compile"]))
+    return L
+
+
+def compile_ratios(compile16: dict) -> dict[str, float]:
+    """For each gfn_teach variant: the median over rounds of gfnx's compile seconds over its
+    own, > 1 when gfn_teach compiles sooner."""
+    seconds = compile16["seconds"]
+    return {name: med([b / a for a, b in zip(secs, seconds["gfnx"])])
+            for name, secs in seconds.items() if name != "gfnx"}
+
+
+def compile16_section(compile16: dict) -> list[str]:
+    started = datetime.datetime.fromisoformat(compile16["started"])
+    ratios = compile_ratios(compile16)
+    L = [f"Compile time of the DB run: {compile16['rounds']} rounds of compile-only runs (2 steps), "
+         f"alternating, {started:%Y-%m-%d %H:%M}, load average {compile16['load_start']} at the start "
+         f"and {compile16['load_end']} at the end; compile = wall time of step 1, as above. The "
+         "library's default runs the loss's network on every row of the batch (Trainer and g.train "
+         f"unless given row_buckets); the runs above use {ROW_BUCKETS_2D} row buckets, which compile "
+         "more and step faster.", "",
+         "| DB, 16×16 | compile s (median) | range | gfnx's over this (median of rounds) |",
+         "|---|---|---|---|"]
+    for name, secs in compile16["seconds"].items():
+        ratio = "1 (ref.)" if name == "gfnx" else ratio_str(ratios[name])
+        L.append(f"| {name} | {fmt(med(secs))} | {fmt(min(secs))}–{fmt(max(secs))} | {ratio} |")
+    L.append("")
     return L
 
 
@@ -873,6 +941,10 @@ def grid16_targets(g16: dict) -> list[str]:
             L.append(f"| 16×16 {name}: gfn_teach reaches {lib}'s final TV ≥ {want:g}× sooner | "
                      f"{ratio_str(r)} ({reached}/{len(ours)} rounds reached) | "
                      f"{'yes' if r >= want and reached == len(ours) else '**no**'} |")
+    if g16.get("compile"):
+        for name, r in compile_ratios(g16["compile"]).items():
+            L.append(f"| 16×16 DB: {name} compiles no slower than gfnx | gfnx's compile over its: "
+                     f"{ratio_str(r)} | {'yes' if r >= 1 else '**no**'} |")
     return L
 
 

@@ -43,9 +43,11 @@ def test_report_from_latest_flags_collapsed_tb(compare, tmp_path):
     write_report.__globals__["APPENDIX"] = str(tmp_path / "appendix.md")
     write_report(raw, book=True)
     text = (tmp_path / "appendix.md").read_text()
-    # the dated copy is named by the newest section's start: the 16x16 one, from a later --only-16 run
+    # the dated copy is named by the newest section's start: the 16x16 one, from a later --only-16
+    # run, or its compile comparison, from a later --only-compile-16 run
     assert raw["grid16"]["started"] > raw["started"]
-    newest = compare["datetime"].datetime.fromisoformat(raw["grid16"]["started"])
+    newest = max(compare["datetime"].datetime.fromisoformat(part["started"])
+                 for part in (raw["grid16"], raw["grid16"].get("compile", {})) if "started" in part)
     assert (tmp_path / f"{newest:%Y-%m-%d_%H%M}.md").read_text() == (tmp_path / "latest.md").read_text()
     first = text.index("## Like-for-like comparisons first")
     assert first < text.index("## 2D 20×20: speed")  # the like-for-like section leads
@@ -170,3 +172,45 @@ def test_a_shortfall_on_tv_cites_the_seed_comparisons_recorded_for_it(compare, t
             "torchgfn 0.0177, gfn_teach lower in 5 of 10 seeds, Mann-Whitney two-sided p = 0.73 "
             "(no evidence that they differ).") in text
     assert "against gfnx, 20 seeds" not in text
+
+
+def test_the_db_compile_comparison_is_tabled_and_judged_per_configuration(compare):
+    ours = tv_run("gfn_teach", [(100, 1.0, 0.3), (200, 2.0, 0.05), (300, 3.0, 0.02)], 3.0)
+    runs = {loss: {lib: [ours] for lib in ("gfn_teach", "gfnx", "torchgfn")} for loss in ("tb", "db", "subtb")}
+    default, buckets = list(compare["COMPILE_VARIANTS"])[:2]
+    # rounds: gfnx over default 1.7/1.3, 1.8/1.2, 1.6/1.6 -> median 1.31; over buckets 1.7/1.8,
+    # 1.8/1.7, 1.6/1.7 -> median 0.94
+    compile16 = {"started": "2026-12-06T04:00:00", "load_start": "0.5", "load_end": "0.6", "rounds": 3,
+                 "seconds": {default: [1.3, 1.2, 1.6], buckets: [1.8, 1.7, 1.7], "gfnx": [1.7, 1.8, 1.6]}}
+    g16 = {"started": "2026-12-04T15:00:00", "finished": "2026-12-04T15:10:00", "load_start": "0.1",
+           "load_end": "0.2", "steps": 2000, "runs": runs, "log": []}
+    assert "Compile time of the DB run" not in "\n".join(compare["grid16_section"](g16, 1))  # not run
+    text = "\n".join(compare["grid16_section"]({**g16, "compile": compile16}, 1))
+    assert "Compile time of the DB run: 3 rounds of compile-only runs (2 steps), alternating, 2026-12-06 04:00" in text
+    assert f"| {default} | 1.3 | 1.2–1.6 | 1.31× |" in text
+    assert f"| {buckets} | 1.7 | 1.7–1.8 | 0.94× |" in text
+    assert "| gfnx | 1.7 | 1.6–1.8 | 1 (ref.) |" in text
+    targets = compare["grid16_targets"]({**g16, "compile": compile16})
+    assert f"| 16×16 DB: {default} compiles no slower than gfnx | gfnx's compile over its: 1.31× | yes |" in targets
+    assert f"| 16×16 DB: {buckets} compiles no slower than gfnx | gfnx's compile over its: 0.94× | **no** |" in targets
+
+
+def test_an_explicit_row_bucket_count_wins_over_the_benchmark_default(compare, monkeypatch, tmp_path):
+    import subprocess
+    seen = {}
+
+    class Finished:
+        pid, returncode = 0, 0
+
+    def popen(cmd, env=None, **kwargs):
+        seen["cmd"] = cmd
+        with open(cmd[cmd.index("--out") + 1], "w") as fh:
+            json.dump({"steps_per_second": 1.0, "compile_seconds": 1.0}, fh)
+        return Finished()
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(os, "wait4", lambda pid, options: (pid, 0, type("Usage", (), {"ru_maxrss": 1024})()))
+    compare["run_one"]("gfn_teach", "db", 2, 16, 2, 0, str(tmp_path), 0, ["--row-buckets", "1"])
+    assert seen["cmd"].count("--row-buckets") == 1 and seen["cmd"][seen["cmd"].index("--row-buckets") + 1] == "1"
+    compare["run_one"]("gfn_teach", "db", 2, 16, 2, 0, str(tmp_path))
+    assert seen["cmd"][seen["cmd"].index("--row-buckets") + 1] == str(compare["ROW_BUCKETS_2D"])
