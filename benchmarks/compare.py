@@ -83,12 +83,13 @@ LOSS_TITLES = {"tb": "TB", "db": "DB", "subtb": "SubTB"}
 ROW_BUCKETS_2D, ROW_BUCKETS_4D = 2, 8
 # The compile-time comparison of the 16x16 DB run: compile-only runs (2 steps), alternating, this
 # many rounds; gfn_teach with the library's default (the loss on every row, as Trainer and
-# g.train run it) and with the row buckets of the runs timed to a TV.
+# g.train run it) and with the row buckets of the runs timed to a TV. Each variant by its label
+# (run_one runs gfn_teach for a label that starts with its name, as for OURS_REC) and extra flags.
 COMPILE_ROUNDS = 5
 COMPILE_VARIANTS = {
-    "gfn_teach, library default (1 row bucket)": ("gfn_teach", ["--row-buckets", "1"]),
-    f"gfn_teach, {ROW_BUCKETS_2D} row buckets (the runs above)": ("gfn_teach", []),
-    "gfnx": ("gfnx", []),
+    "gfn_teach, library default (1 row bucket)": ["--row-buckets", "1"],
+    f"gfn_teach, {ROW_BUCKETS_2D} row buckets (the runs above)": [],
+    "gfnx": [],
 }
 # A run whose final exact TV is above this did not learn (a policy on one mode of four: 0.75).
 LEARNED_TV = 0.3
@@ -474,10 +475,8 @@ def run_compile16(rounds: int, workdir: str) -> dict:
     seconds = {name: [] for name in COMPILE_VARIANTS}
     log: list[str] = []
     for r in range(rounds):
-        for name, (lib, extra) in COMPILE_VARIANTS.items():
-            # run_one runs gfn_teach for any label that starts with its name: the log names the variant
-            label = name if lib == "gfn_teach" else lib
-            res = run_one(label, "db", 2, SIDE_16, 2, r, workdir, 0, ["--reward", "original", *extra], log)
+        for name, extra in COMPILE_VARIANTS.items():
+            res = run_one(name, "db", 2, SIDE_16, 2, r, workdir, 0, ["--reward", "original", *extra], log)
             seconds[name].append(res["compile_seconds"])
     return {"started": started, "load_start": load_start, "load_end": load_str(), "rounds": rounds,
             "seconds": seconds, "log": log}
@@ -749,8 +748,9 @@ def write_report(raw: dict, book: bool = True, quick: bool | None = None) -> Non
     rss2 = med([x["child_peak_rss_mib"] for loss in runs2 for x in runs2[loss]["gfn_teach"]])
     L.append(f"| peak memory of a 2D run (report) | {rss2:.0f} MiB (median) | — |")
     L.append("")
-    grid16 = raw.get("grid16", {})
-    run_log = [s.strip() for s in log + grid16.get("log", []) + (grid16.get("compile") or {}).get("log", [])]
+    grid16 = raw.get("grid16") or {}
+    compile16 = grid16.get("compile") or {}
+    run_log = [s.strip() for s in log + grid16.get("log", []) + compile16.get("log", [])]
     if run_log:  # none in results saved before run_one's log was fixed (2026-12-04)
         L.extend(["## Run log", "", "```text", *run_log, "```"])
     body = "\n".join(L) + "\n"
@@ -763,9 +763,8 @@ def write_report(raw: dict, book: bool = True, quick: bool | None = None) -> Non
         paths = [os.path.join(RESULTS, "quick.md")]
     else:
         # The dated copy is named by its newest section's start: --only-16 keeps the earlier copy.
-        grid16 = raw.get("grid16") or {}
         starts = [started] + [datetime.datetime.fromisoformat(part["started"])
-                              for part in (grid16, grid16.get("compile") or {}) if "started" in part]
+                              for part in (grid16, compile16) if "started" in part]
         paths = [os.path.join(RESULTS, "latest.md"), os.path.join(RESULTS, f"{max(starts):%Y-%m-%d_%H%M}.md")]
     os.makedirs(RESULTS, exist_ok=True)
     for path in paths:

@@ -28,26 +28,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RECORDS = os.path.join(HERE, "results", "final_tv_over_seeds.json")
 
 
-def summary(loss: str, peer: str, ours: list[float], theirs: list[float]) -> str:
-    """The printed comparison of two lists of final TVs (seed i of each side by side)."""
+def comparison(peer: str, ours: list[float], theirs: list[float]) -> dict:
+    """Two samples of final TVs (seed i of each side by side): both samples, their medians, in how
+    many seeds gfn_teach is lower, and a two-sided Mann-Whitney U test's p."""
     from scipy.stats import mannwhitneyu
 
-    lower = sum(a < b for a, b in zip(ours, theirs))
-    p = mannwhitneyu(ours, theirs, alternative="two-sided").pvalue
-    sorted_tvs = lambda tvs: " ".join(f"{v:.4f}" for v in sorted(tvs))
-    return (f"{loss}, 16x16, {len(ours)} seeds: final exact TV median gfn_teach {statistics.median(ours):.4f}, "
-            f"{peer} {statistics.median(theirs):.4f}; gfn_teach lower in {lower} of {len(ours)} seeds; "
-            f"Mann-Whitney two-sided p = {p:.2f}\n  gfn_teach: {sorted_tvs(ours)}\n  {peer}: {sorted_tvs(theirs)}")
-
-
-def record(loss: str, peer: str, ours: list[float], theirs: list[float], when: datetime.datetime,
-           path: str = RECORDS) -> dict:
-    """Add this comparison to the records file, under "<loss> <peer>" (keeping the others);
-    returns the record: the date, both samples by seed, their medians, paired wins, and p."""
-    from scipy.stats import mannwhitneyu
-
-    entry = {
-        "date": f"{when:%Y-%m-%d}",
+    return {
         "seeds": len(ours),
         "gfn_teach": ours,
         peer: theirs,
@@ -56,6 +42,22 @@ def record(loss: str, peer: str, ours: list[float], theirs: list[float], when: d
         "gfn_teach_lower": sum(a < b for a, b in zip(ours, theirs)),
         "p_two_sided": float(mannwhitneyu(ours, theirs, alternative="two-sided").pvalue),
     }
+
+
+def summary(loss: str, peer: str, ours: list[float], theirs: list[float]) -> str:
+    """The printed comparison of two lists of final TVs (seed i of each side by side)."""
+    c = comparison(peer, ours, theirs)
+    sorted_tvs = lambda tvs: " ".join(f"{v:.4f}" for v in sorted(tvs))
+    return (f"{loss}, 16x16, {c['seeds']} seeds: final exact TV median gfn_teach {c['median_gfn_teach']:.4f}, "
+            f"{peer} {c[f'median_{peer}']:.4f}; gfn_teach lower in {c['gfn_teach_lower']} of {c['seeds']} seeds; "
+            f"Mann-Whitney two-sided p = {c['p_two_sided']:.2f}\n  gfn_teach: {sorted_tvs(ours)}\n  {peer}: {sorted_tvs(theirs)}")
+
+
+def record(loss: str, peer: str, ours: list[float], theirs: list[float], when: datetime.datetime,
+           path: str = RECORDS) -> dict:
+    """Add this comparison to the records file, under "<loss> <peer>" (keeping the others);
+    returns the record: the date and :func:`comparison`'s numbers."""
+    entry = {"date": f"{when:%Y-%m-%d}", **comparison(peer, ours, theirs)}
     records = {}
     if os.path.exists(path):
         with open(path) as fh:
