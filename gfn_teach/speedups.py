@@ -7,7 +7,8 @@
   :func:`use_every_cpu_core` gives JAX one device per core and :func:`split_seeds_over`
   gives each device its share of the seeds.
 * Compiler options: on a CPU, :func:`compiler_options` asks XLA's code generator for less
-  optimisation than its default, which compiles a training program about a third faster;
+  optimisation than its default, which compiles a training program about a third faster, and
+  for a short run also XLA's classic fusion emitters, which compile it sooner still;
   :func:`compile_quickly` asks for still less for every other program (eager operations,
   one-off functions), which compiles them about twice as fast.
 """
@@ -225,22 +226,33 @@ def seed_mesh(n_seeds: int) -> jax.sharding.Mesh | None:
 # LLVM at -O2 instead of XLA's default -O3 (still vectorised): on a CPU the small programs
 # of training compile about a third faster and run as fast.
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
-# Training keeps XLA's newer fusion emitters (its default) when XLA_FLAGS turns them off, as
-# compile_quickly does: without them a training step of the 16 x 16 grid with 256 hidden
-# units runs 10-15% slower.
+# XLA's newer fusion emitters (its default) make a training step faster and its compilation
+# longer than the classic ones. Measured on this 2-core CPU (2026-12-06, two rounds each):
+# with the classic ones a chunk program compiles 0.6-0.9 s sooner (the 16 x 16 grid with 256
+# hidden units: 1.4-1.5 s against 2.1-2.2 s; the 12 x 12 grid with 64 and 4 seeds: 1.9-2.0 s
+# against 2.7-3.4 s) and steps 5-10% slower (340 against 370 steps/s on the 16 x 16 grid), so
+# a run of up to about 3,000 such steps ends sooner with them, and a longer one later.
 FUSION_EMITTERS = "xla_cpu_use_fusion_emitters"
+SHORT_RUN_STEPS = 3000
 
 
-def compiler_options() -> dict:
-    """XLA options for the training programs: on a CPU, LLVM at -O2
-    (:data:`CPU_COMPILER_OPTIONS`), and XLA's default fusion emitters where ``XLA_FLAGS``
-    names them (:func:`compile_quickly` turns them off for other programs); none (XLA's
-    defaults) on other backends, or when ``jax_disable_most_optimizations`` asks for even less. Call it once JAX has started
-    (it asks for the backend), and pass it to ``jax.jit(..., compiler_options=...)``."""
+def compiler_options(steps: int | None = None) -> dict:
+    """XLA options for a training program that runs ``steps`` steps (None: as many as a long
+    run): on a CPU, LLVM at -O2 (:data:`CPU_COMPILER_OPTIONS`), and for a run of at most
+    :data:`SHORT_RUN_STEPS` steps XLA's classic fusion emitters, which compile sooner and step
+    a little slower; a longer run keeps XLA's default, newer emitters, even where ``XLA_FLAGS``
+    turns them off (as :func:`compile_quickly` does for the other programs). None (XLA's
+    defaults) on other backends, or when ``jax_disable_most_optimizations`` asks for even
+    less. The options change how fast a program compiles and runs, and its results only in the
+    last bits of float rounding. Call it once JAX has started (it asks for the backend), and
+    pass it to ``jax.jit(..., compiler_options=...)``."""
     if jax.default_backend() != "cpu" or jax.config.values["jax_disable_most_optimizations"]:
         return {}
     options = dict(CPU_COMPILER_OPTIONS)
-    if any(flag.startswith(f"--{FUSION_EMITTERS}") for flag in os.environ.get("XLA_FLAGS", "").split()):
+    short = steps is not None and steps <= SHORT_RUN_STEPS
+    if short and jaxlib_version() >= OLDEST_WITH_QUICK_COMPILE_FLAGS:  # older XLA: flag unknown
+        options[FUSION_EMITTERS] = False
+    elif any(flag.startswith(f"--{FUSION_EMITTERS}") for flag in os.environ.get("XLA_FLAGS", "").split()):
         options[FUSION_EMITTERS] = True
     return options
 

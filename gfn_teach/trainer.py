@@ -6,7 +6,8 @@ the progress bar, store a history row, time the run, stop on Ctrl-C and check th
 and the parameters stayed finite. With ``n_seeds`` the seeds run at once (``vmap``), split
 over the devices when there are several. The chunk is compiled by ``jit`` for its static
 arguments only (the environment, the loss function, the batch size, the number of steps and
-of seeds), so Trainers that differ in the seed, the number of steps or any
+of seeds) and its XLA options (:func:`~gfn_teach.speedups.compiler_options`: a run of at most
+3,000 steps compiles sooner), so Trainers that differ in the seed or any
 :class:`~gfn_teach.train.Hyperparams` (learning rates, exploration, SubTB's lambda) reuse
 one compilation through ``jit``'s own cache.
 """
@@ -151,9 +152,10 @@ class Trainer:
 
         ``n_steps`` is static: at most two compilations (full chunks and a shorter last one
         when eval_every does not divide steps), shared with every Trainer whose environment,
-        loss, batch size and seeds are the same.
+        loss, batch size and seeds are the same, and whose run is short (at most
+        ``speedups.SHORT_RUN_STEPS`` steps) or long alike.
         """
-        program = compiled_chunk(tuple(sorted(compiler_options().items())))
+        program = compiled_chunk(tuple(sorted(compiler_options(self.config.steps).items())))
         config = self.config
         return program(
             state, self.hparams, self.target, n_steps=n_steps, env=self.env, loss_fn=self.loss_fn,

@@ -299,11 +299,14 @@ def test_subtb_matches_its_definition_for_lambda_below_and_above_one(lam):
 def test_training_compiled_at_o2_on_cpu_gives_the_numbers_of_xla_defaults(monkeypatch):
     from gfn_teach import speedups
 
-    assert speedups.compiler_options() == ({"xla_backend_optimization_level": 2}
-                                           if jax.default_backend() == "cpu" else {})
-    config = g.TrainConfig(loss="db", steps=100, epsilon_start=0.5, **SMALL)
+    on_cpu = jax.default_backend() == "cpu"
+    assert speedups.compiler_options() == ({"xla_backend_optimization_level": 2} if on_cpu else {})
+    short_run = {"xla_backend_optimization_level": 2, "xla_cpu_use_fusion_emitters": False}
+    assert speedups.compiler_options(speedups.SHORT_RUN_STEPS) == (short_run if on_cpu else {})
+    assert speedups.compiler_options(speedups.SHORT_RUN_STEPS + 1) == speedups.compiler_options()
+    config = g.TrainConfig(loss="db", steps=100, epsilon_start=0.5, **SMALL)  # a short run
     faster = g.Trainer(config, n_seeds=2).fit(progress=False).history
-    monkeypatch.setattr(trainer_module, "compiler_options", lambda: {})
+    monkeypatch.setattr(trainer_module, "compiler_options", lambda steps=None: {})
     default = g.Trainer(config, n_seeds=2).fit(progress=False).history
     for key in ["exact_tv", "loss", "log_z"]:
         np.testing.assert_allclose(faster[key], default[key], rtol=1e-5, atol=1e-6)
@@ -430,10 +433,12 @@ if sys.argv[1] == "quick":
     assert all(flags.count(f) == 1 for f in g.speedups.QUICK_COMPILE_FLAGS), flags
 import jax, numpy as np
 from gfn_teach.speedups import compiler_options
-print("options", sorted(compiler_options().items()))
 config = g.TrainConfig(loss="tb", steps=60, eval_every=30, dim=2, side=6, hidden=32, depth=1, epsilon_start=0.5)
-history = g.Trainer(config).fit(progress=False).history
-print("history", [np.asarray(history[k]).tobytes().hex() for k in ("exact_tv", "loss", "log_z")])
+for run, short_run_steps in (("short", g.speedups.SHORT_RUN_STEPS), ("long", 0)):  # 0: every run is long
+    g.speedups.SHORT_RUN_STEPS = short_run_steps
+    print(f"{run}_options", sorted(compiler_options(config.steps).items()))
+    history = g.Trainer(config).fit(progress=False).history
+    print(f"{run}_history", [np.asarray(history[k]).tobytes().hex() for k in ("exact_tv", "loss", "log_z")])
 before = os.environ["XLA_FLAGS"] if "XLA_FLAGS" in os.environ else None
 assert g.compile_quickly() is False  # JAX has started: nothing changes
 assert (os.environ["XLA_FLAGS"] if "XLA_FLAGS" in os.environ else None) == before
@@ -442,15 +447,19 @@ assert (os.environ["XLA_FLAGS"] if "XLA_FLAGS" in os.environ else None) == befor
 
 def test_compile_quickly_leaves_training_programs_alone(in_fresh_interpreter):
     # Two fresh interpreters (XLA reads its flags once): with the quick flags, training keeps
-    # its own options (named, so that the flags do not reach it) and gives the same bits.
+    # its own options (named, so that the flags do not reach it) and gives the same bits, for a
+    # short run (classic fusion emitters) and a long one (the newer emitters, despite the flags).
     def run(mode):
         printed = in_fresh_interpreter(QUICK_THEN_TRAIN.replace("sys.argv[1]", repr(mode)))
         return dict(line.split(" ", 1) for line in printed.splitlines())
 
     plain, quick = run("plain"), run("quick")
-    assert plain["options"] == "[('xla_backend_optimization_level', 2)]"
-    assert quick["options"] == "[('xla_backend_optimization_level', 2), ('xla_cpu_use_fusion_emitters', True)]"
-    assert quick["history"] == plain["history"]
+    short = "[('xla_backend_optimization_level', 2), ('xla_cpu_use_fusion_emitters', False)]"
+    assert plain["short_options"] == quick["short_options"] == short
+    assert plain["long_options"] == "[('xla_backend_optimization_level', 2)]"
+    assert quick["long_options"] == "[('xla_backend_optimization_level', 2), ('xla_cpu_use_fusion_emitters', True)]"
+    assert quick["short_history"] == plain["short_history"]
+    assert quick["long_history"] == plain["long_history"]
 
 
 def test_compile_quickly_is_a_no_op_once_jax_has_started(monkeypatch):
