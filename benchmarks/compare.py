@@ -476,6 +476,8 @@ def run_compile16(rounds: int, workdir: str) -> dict:
     log: list[str] = []
     for r in range(rounds):
         for name, extra in COMPILE_VARIANTS.items():
+            # The program of the 2,000-step runs above, compiled and run for 2 steps.
+            extra = [*extra, "--options-for-steps", str(TRAJECTORIES_16 // 16)] if name != "gfnx" else extra
             res = run_one(name, "db", 2, SIDE_16, 2, r, workdir, 0, ["--reward", "original", *extra], log)
             seconds[name].append(res["compile_seconds"])
     return {"started": started, "load_start": load_start, "load_end": load_str(), "rounds": rounds,
@@ -800,6 +802,15 @@ def time_to_peer_quality(ours: list[dict], peer: list[dict]) -> tuple[float, int
     return med(ratios), reached
 
 
+def options_sentence(run: dict, steps: int) -> str:
+    """Which XLA options gfn_teach's run compiled with, as its JSON records them ("" if not)."""
+    options = run.get("compiler_options")
+    if options is None:
+        return ""
+    listed = ", ".join(f"{name} = {value}" for name, value in sorted(options.items())) or "XLA's defaults"
+    return f" gfn_teach compiled with the library's XLA options for a run of {steps:,} steps: {listed}."
+
+
 def grid16_section(g16: dict, repeats: int) -> list[str]:
     runs, steps = g16["runs"], g16["steps"]
     started = datetime.datetime.fromisoformat(g16["started"])
@@ -813,7 +824,8 @@ def grid16_section(g16: dict, repeats: int) -> list[str]:
              f"(torchgfn's `geometric_within`). Run {started:%Y-%m-%d %H:%M} – {finished:%H:%M}, "
              f"load average {g16['load_start']} at the start and {g16['load_end']} at the end; "
              f"{repeats} run(s) of each, alternating. Training seconds include compilation (step 1) "
-             f"and exclude the exact evaluations, every {g16['runs']['tb']['gfn_teach'][0]['dumps'][0]['step']} steps.")
+             f"and exclude the exact evaluations, every {g16['runs']['tb']['gfn_teach'][0]['dumps'][0]['step']} steps."
+             + options_sentence(runs["db"]["gfn_teach"][0], steps))
     L.append("")
     L.append("| loss | library | final exact TV | training s | compile s | steps/s | gfn_teach at this TV (× sooner) |")
     L.append("|---|---|---|---|---|---|---|")
@@ -893,7 +905,8 @@ def compile_ratios(compile16: dict) -> dict[str, float]:
 def compile16_section(compile16: dict) -> list[str]:
     started = datetime.datetime.fromisoformat(compile16["started"])
     ratios = compile_ratios(compile16)
-    L = [f"Compile time of the DB run: {compile16['rounds']} rounds of compile-only runs (2 steps), "
+    L = [f"Compile time of the DB run: {compile16['rounds']} rounds of compile-only runs (2 steps of "
+         "the 2,000-step runs' program, gfn_teach with the library's XLA options for that length), "
          f"alternating, {started:%Y-%m-%d %H:%M}, load average {compile16['load_start']} at the start "
          f"and {compile16['load_end']} at the end; compile = wall time of step 1, as above. The "
          "library's default runs the loss's network on every row of the batch (Trainer and g.train "

@@ -14,8 +14,10 @@ on-policy sampling (--epsilon-start 0). Our recommended set-up is
 
 Training is ``g.train_step`` (sample 16 trajectories, one Adam step) on the Trainer's loss
 (``g.on_visited_rows`` of the config's loss, compiled for ``--row-buckets`` row counts; 1: the
-plain loss on every row) under the library's XLA options (``compiler_options()``, LLVM -O2 on
-a CPU, as ``Trainer`` compiles; ``--xla-defaults`` for XLA's own), looped by a jitted ``jax.lax.fori_loop`` whose
+plain loss on every row) under the library's XLA options for a run of ``--steps`` steps
+(``compiler_options(steps)``: LLVM -O2 on a CPU, and XLA's classic fusion emitters up to 3,000
+steps, as ``Trainer`` compiles; ``--options-for-steps`` for another run's, ``--xla-defaults``
+for XLA's own), looped by a jitted ``jax.lax.fori_loop`` whose
 bounds are traced values, exactly as the gfnx runner does, so one compiled executable runs
 any number of steps. The library's own ``Trainer.run_chunk`` would add an exact evaluation
 at the end of every chunk; it is not used here because peers are timed on training alone.
@@ -85,7 +87,10 @@ def main() -> None:
                    help="sizes the loss is compiled for (g.on_visited_rows); 1: every row, one size")
     p.add_argument("--xla-defaults", action="store_true",
                    help="compile with XLA's default options instead of the library's "
-                        "(g.speedups.compiler_options: LLVM -O2 on a CPU), as Trainer does")
+                        "(g.speedups.compiler_options(steps), as Trainer does)")
+    p.add_argument("--options-for-steps", type=int, default=None,
+                   help="compile with the library's options for a run of this many steps "
+                        "(default: --steps; a compile-only run of a longer run's program)")
     p.add_argument("--stop-tv", type=float, default=None,
                    help="stop at the first dump whose exact TV <= this (needs --dump-every)")
     p.add_argument("--no-save-dumps", action="store_true",
@@ -115,7 +120,8 @@ def main() -> None:
 
         return jax.lax.fori_loop(lo, hi, body, arrays)
 
-    options = {} if args.xla_defaults else compiler_options()
+    planned_steps = args.steps if args.options_for_steps is None else args.options_for_steps
+    options = {} if args.xla_defaults else compiler_options(planned_steps)
     run_steps = jax.jit(run_steps, donate_argnums=(0,), compiler_options=options)
     log_pf_table = eqx.filter_jit(lambda policy: g.policy_tables(policy, env).log_pf)
     if args.stop_tv is not None:

@@ -43,7 +43,8 @@ def test_run_ours_writes_the_peers_json_and_tables(tmp_path, monkeypatch):
     out = tmp_path / "r.json"
     run_script(monkeypatch, "run_ours.py", "--loss", "tb", "--dim", "2", "--side", "6", "--steps", "20",
                "--seed", "0", "--out", str(out), "--dump-every", "10", "--hidden", "16", "--depth", "1",
-               "--learn-backward", "--epsilon-start", "1.0", "--exploration-steps", "10", "--stop-tv", "0.0")
+               "--learn-backward", "--epsilon-start", "1.0", "--exploration-steps", "10", "--stop-tv", "0.0",
+               "--options-for-steps", "5000")
     result = json.loads(out.read_text())
     assert PEER_KEYS <= set(result)
     assert result["library"] == "gfn_teach" and result["steps"] == 20 and result["learn_backward"]

@@ -186,7 +186,8 @@ def test_the_db_compile_comparison_is_tabled_and_judged_per_configuration(compar
            "load_end": "0.2", "steps": 2000, "runs": runs, "log": []}
     assert "Compile time of the DB run" not in "\n".join(compare["grid16_section"](g16, 1))  # not run
     text = "\n".join(compare["grid16_section"]({**g16, "compile": compile16}, 1))
-    assert "Compile time of the DB run: 3 rounds of compile-only runs (2 steps), alternating, 2026-12-06 04:00" in text
+    assert ("Compile time of the DB run: 3 rounds of compile-only runs (2 steps of the 2,000-step runs' "
+            "program, gfn_teach with the library's XLA options for that length), alternating, 2026-12-06 04:00") in text
     assert f"| {default} | 1.3 | 1.2–1.6 | 1.31× |" in text
     assert f"| {buckets} | 1.7 | 1.7–1.8 | 0.94× |" in text
     assert "| gfnx | 1.7 | 1.6–1.8 | 1 (ref.) |" in text
@@ -214,3 +215,38 @@ def test_an_explicit_row_bucket_count_wins_over_the_benchmark_default(compare, m
     assert seen["cmd"].count("--row-buckets") == 1 and seen["cmd"][seen["cmd"].index("--row-buckets") + 1] == "1"
     compare["run_one"]("gfn_teach", "db", 2, 16, 2, 0, str(tmp_path))
     assert seen["cmd"][seen["cmd"].index("--row-buckets") + 1] == str(compare["ROW_BUCKETS_2D"])
+
+
+def test_compile_only_runs_compile_the_program_of_the_2000_step_runs(compare, monkeypatch, tmp_path):
+    import subprocess
+    commands = []
+
+    class Finished:
+        pid, returncode = 0, 0
+
+    def popen(cmd, env=None, **kwargs):
+        commands.append(cmd)
+        with open(cmd[cmd.index("--out") + 1], "w") as fh:
+            json.dump({"steps_per_second": 1.0, "compile_seconds": 1.0}, fh)
+        return Finished()
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(os, "wait4", lambda pid, options: (pid, 0, type("Usage", (), {"ru_maxrss": 1024})()))
+    compare["run_compile16"](1, str(tmp_path))
+    assert len(commands) == len(compare["COMPILE_VARIANTS"])
+    for cmd in commands:
+        assert cmd[cmd.index("--steps") + 1] == "2"
+        ours = "run_ours.py" in " ".join(cmd)
+        assert ("--options-for-steps" in cmd) == ours  # gfnx's runner has no such option
+        if ours:
+            assert cmd[cmd.index("--options-for-steps") + 1] == "2000"
+
+
+def test_the_16x16_section_names_the_xla_options_its_runs_recorded(compare):
+    sentence = compare["options_sentence"]
+    short = {"xla_backend_optimization_level": 2, "xla_cpu_use_fusion_emitters": False}
+    assert sentence({"compiler_options": short}, 2000) == (
+        " gfn_teach compiled with the library's XLA options for a run of 2,000 steps: "
+        "xla_backend_optimization_level = 2, xla_cpu_use_fusion_emitters = False.")
+    assert sentence({"compiler_options": {}}, 2000).endswith("2,000 steps: XLA's defaults.")
+    assert sentence({}, 2000) == ""  # a run that did not record them: nothing claimed
