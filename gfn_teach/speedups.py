@@ -227,11 +227,14 @@ def seed_mesh(n_seeds: int) -> jax.sharding.Mesh | None:
 # of training compile about a third faster and run as fast.
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 2}
 # XLA's newer fusion emitters (its default) make a training step faster and its compilation
-# longer than the classic ones. Measured on this 2-core CPU (2026-12-06, two rounds each):
-# with the classic ones a chunk program compiles 0.6-0.9 s sooner (the 16 x 16 grid with 256
-# hidden units: 1.4-1.5 s against 2.1-2.2 s; the 12 x 12 grid with 64 and 4 seeds: 1.9-2.0 s
-# against 2.7-3.4 s) and steps 5-10% slower (340 against 370 steps/s on the 16 x 16 grid), so
-# a run of up to about 3,000 such steps ends sooner with them, and a longer one later.
+# longer than the classic ones. Measured on this 2-core CPU (2026-12-06, two runs each, whole
+# Trainer.fit): with the classic ones a chunk program compiles 0.6-0.9 s sooner (16 x 16 grid,
+# 256 hidden units: 1.4-1.5 s against 2.1-2.2 s) and steps 3-15% slower (there: 310-365
+# against 365-380 steps/s). Runs of the book's sizes end sooner: 12 x 12 grid, 64 units, 4
+# seeds, 800 steps: 3.7-3.9 s against 4.5-5.2 s; Lego, 3,000 steps: 5.3 s against 5.7-5.9 s;
+# 20 x 20 grid, 128 units, 2,500 steps: 4.9-5.4 s against 5.5-5.9 s. On the 16 x 16 grid with
+# 256 units, 2,000 steps of DB take as long either way (8.2-8.7 s against 8.2-8.4 s): about
+# where the two cross. A longer run ends sooner with the newer ones.
 FUSION_EMITTERS = "xla_cpu_use_fusion_emitters"
 SHORT_RUN_STEPS = 3000
 
@@ -243,8 +246,9 @@ def compiler_options(steps: int | None = None) -> dict:
     a little slower; a longer run keeps XLA's default, newer emitters, even where ``XLA_FLAGS``
     turns them off (as :func:`compile_quickly` does for the other programs). None (XLA's
     defaults) on other backends, or when ``jax_disable_most_optimizations`` asks for even
-    less. The options change how fast a program compiles and runs, and its results only in the
-    last bits of float rounding. Call it once JAX has started (it asks for the backend), and
+    less. The options change how fast a program compiles and runs, and what one step computes
+    only in the last bits of float rounding (which a training run amplifies, as it does any
+    change of compiler or processor). Call it once JAX has started (it asks for the backend), and
     pass it to ``jax.jit(..., compiler_options=...)``."""
     if jax.default_backend() != "cpu" or jax.config.values["jax_disable_most_optimizations"]:
         return {}

@@ -246,7 +246,7 @@ def test_the_16x16_section_names_the_xla_options_its_runs_recorded(compare):
     sentence = compare["options_sentence"]
     short = {"xla_backend_optimization_level": 2, "xla_cpu_use_fusion_emitters": False}
     assert sentence({"compiler_options": short}, 2000) == (
-        " gfn_teach compiled with the library's XLA options for a run of 2,000 steps: "
-        "xla_backend_optimization_level = 2, xla_cpu_use_fusion_emitters = False.")
+        " gfn_teach's runs compiled with these XLA options, the library's choice when they ran for a "
+        "run of 2,000 steps: xla_backend_optimization_level = 2, xla_cpu_use_fusion_emitters = False.")
     assert sentence({"compiler_options": {}}, 2000).endswith("2,000 steps: XLA's defaults.")
     assert sentence({}, 2000) == ""  # a run that did not record them: nothing claimed
