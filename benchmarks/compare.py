@@ -86,9 +86,11 @@ ROW_BUCKETS_2D, ROW_BUCKETS_4D = 2, 8
 # g.train run it) and with the row buckets of the runs timed to a TV. Each variant by its label
 # (run_one runs gfn_teach for a label that starts with its name, as for OURS_REC) and extra flags.
 COMPILE_ROUNDS = 5
+# gfn_teach compiles the 2,000-step runs' program (their XLA options), run for 2 steps.
+_AS_THE_16X16_RUNS = ["--options-for-steps", str(TRAJECTORIES_16 // 16)]
 COMPILE_VARIANTS = {
-    "gfn_teach, library default (1 row bucket)": ["--row-buckets", "1"],
-    f"gfn_teach, {ROW_BUCKETS_2D} row buckets (the runs above)": [],
+    "gfn_teach, library default (1 row bucket)": ["--row-buckets", "1", *_AS_THE_16X16_RUNS],
+    f"gfn_teach, {ROW_BUCKETS_2D} row buckets (the runs above)": _AS_THE_16X16_RUNS,
     "gfnx": [],
 }
 # A run whose final exact TV is above this did not learn (a policy on one mode of four: 0.75).
@@ -478,8 +480,6 @@ def run_compile16(rounds: int, workdir: str) -> dict:
     log: list[str] = []
     for r in range(rounds):
         for name, extra in COMPILE_VARIANTS.items():
-            # The program of the 2,000-step runs above, compiled and run for 2 steps.
-            extra = [*extra, "--options-for-steps", str(TRAJECTORIES_16 // 16)] if name != "gfnx" else extra
             res = run_one(name, "db", 2, SIDE_16, 2, r, workdir, 0, ["--reward", "original", *extra], log)
             seconds[name].append(res["compile_seconds"])
     return {"started": started, "load_start": load_start, "load_end": load_str(), "rounds": rounds,

@@ -19,6 +19,27 @@ def compare():
     return runpy.run_path(os.path.join(BENCH, "compare.py"), run_name="compare")
 
 
+@pytest.fixture
+def fake_runs(monkeypatch):
+    """run_one's subprocess faked: each command and environment is recorded, and its JSON says
+    1 step/s and 1 s of compile. Returns the list of (command, environment)."""
+    import subprocess
+    launched = []
+
+    class Finished:
+        pid, returncode = 0, 0
+
+    def popen(cmd, env=None, **kwargs):
+        launched.append((cmd, env))
+        with open(cmd[cmd.index("--out") + 1], "w") as fh:
+            json.dump({"steps_per_second": 1.0, "compile_seconds": 1.0}, fh)
+        return Finished()
+
+    monkeypatch.setattr(subprocess, "Popen", popen)
+    monkeypatch.setattr(os, "wait4", lambda pid, options: (pid, 0, type("Usage", (), {"ru_maxrss": 1024})()))
+    return launched
+
+
 def run(library, final_tv=None, steps=3000, sps=100.0):
     r = {"library": library, "steps": steps, "steps_per_second": sps}
     if final_tv is not None:
@@ -115,32 +136,18 @@ def test_a_subtb_shortfall_against_gfnx_says_whether_the_losses_agree(compare):
     assert "gfn_teach's SubTB and the gfnx baseline's do not agree" in differ and "not the difference" not in differ
 
 
-def test_benchmark_runs_compile_cold(compare, monkeypatch, tmp_path):
+def test_benchmark_runs_compile_cold(compare, monkeypatch, tmp_path, fake_runs):
     """`make` exports JAX's persistent compilation cache for its tests; a benchmark run that
     inherited it would load its program from there in later rounds and time a cache lookup."""
     made_by_make = {"JAX_COMPILATION_CACHE_DIR": "/x/.cache/jax", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
                     "JAX_ENABLE_COMPILATION_CACHE": "1", "PATH": "/bin", "XLA_FLAGS": "--flag"}
     assert compare["cold_compile_environment"](made_by_make) == {"PATH": "/bin", "XLA_FLAGS": "--flag"}
 
-    import subprocess
-    seen = {}
-
-    class Finished:
-        pid, returncode = 0, 0
-
-    def popen(cmd, env=None, **kwargs):
-        seen["env"] = env
-        out = cmd[cmd.index("--out") + 1]
-        with open(out, "w") as fh:
-            json.dump({"steps_per_second": 1.0, "compile_seconds": 1.0}, fh)
-        return Finished()
-
-    monkeypatch.setattr(subprocess, "Popen", popen)
-    monkeypatch.setattr(os, "wait4", lambda pid, options: (pid, 0, type("Usage", (), {"ru_maxrss": 1024})()))
     monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", str(tmp_path / "cache"))
     log = []  # empty at first: the run's line must still be kept
     compare["run_one"]("gfnx", "db", 2, 4, 10, 0, str(tmp_path), log=log)
-    assert seen["env"] is not None and "JAX_COMPILATION_CACHE_DIR" not in seen["env"]
+    [(_, env)] = fake_runs
+    assert env is not None and "JAX_COMPILATION_CACHE_DIR" not in env
     assert len(log) == 1 and log[0].strip().startswith("gfnx") and "compile  1.00 s" in log[0]
 
 
@@ -196,45 +203,19 @@ def test_the_db_compile_comparison_is_tabled_and_judged_per_configuration(compar
     assert f"| 16×16 DB: {buckets} compiles no slower than gfnx | gfnx's compile over its: 0.94× | **no** |" in targets
 
 
-def test_an_explicit_row_bucket_count_wins_over_the_benchmark_default(compare, monkeypatch, tmp_path):
-    import subprocess
-    seen = {}
-
-    class Finished:
-        pid, returncode = 0, 0
-
-    def popen(cmd, env=None, **kwargs):
-        seen["cmd"] = cmd
-        with open(cmd[cmd.index("--out") + 1], "w") as fh:
-            json.dump({"steps_per_second": 1.0, "compile_seconds": 1.0}, fh)
-        return Finished()
-
-    monkeypatch.setattr(subprocess, "Popen", popen)
-    monkeypatch.setattr(os, "wait4", lambda pid, options: (pid, 0, type("Usage", (), {"ru_maxrss": 1024})()))
+def test_an_explicit_row_bucket_count_wins_over_the_benchmark_default(compare, tmp_path, fake_runs):
     compare["run_one"]("gfn_teach", "db", 2, 16, 2, 0, str(tmp_path), 0, ["--row-buckets", "1"])
-    assert seen["cmd"].count("--row-buckets") == 1 and seen["cmd"][seen["cmd"].index("--row-buckets") + 1] == "1"
+    cmd = fake_runs[-1][0]
+    assert cmd.count("--row-buckets") == 1 and cmd[cmd.index("--row-buckets") + 1] == "1"
     compare["run_one"]("gfn_teach", "db", 2, 16, 2, 0, str(tmp_path))
-    assert seen["cmd"][seen["cmd"].index("--row-buckets") + 1] == str(compare["ROW_BUCKETS_2D"])
+    cmd = fake_runs[-1][0]
+    assert cmd[cmd.index("--row-buckets") + 1] == str(compare["ROW_BUCKETS_2D"])
 
 
-def test_compile_only_runs_compile_the_program_of_the_2000_step_runs(compare, monkeypatch, tmp_path):
-    import subprocess
-    commands = []
-
-    class Finished:
-        pid, returncode = 0, 0
-
-    def popen(cmd, env=None, **kwargs):
-        commands.append(cmd)
-        with open(cmd[cmd.index("--out") + 1], "w") as fh:
-            json.dump({"steps_per_second": 1.0, "compile_seconds": 1.0}, fh)
-        return Finished()
-
-    monkeypatch.setattr(subprocess, "Popen", popen)
-    monkeypatch.setattr(os, "wait4", lambda pid, options: (pid, 0, type("Usage", (), {"ru_maxrss": 1024})()))
+def test_compile_only_runs_compile_the_program_of_the_2000_step_runs(compare, tmp_path, fake_runs):
     compare["run_compile16"](1, str(tmp_path))
-    assert len(commands) == len(compare["COMPILE_VARIANTS"])
-    for cmd in commands:
+    assert len(fake_runs) == len(compare["COMPILE_VARIANTS"])
+    for cmd, _ in fake_runs:
         assert cmd[cmd.index("--steps") + 1] == "2"
         ours = "run_ours.py" in " ".join(cmd)
         assert ("--options-for-steps" in cmd) == ours  # gfnx's runner has no such option
