@@ -82,12 +82,16 @@ class Trainer:
         row_buckets: 1 (the default) runs the built-in losses' network on every row of a
             batch, one compiled size. More (:data:`ROW_BUCKETS` = 8, say) runs it on the
             visited rows only, compiled for that many sizes
-            (:func:`gfn_teach.speedups.on_visited_rows`): the compilation takes about twice
-            as long, and each step is faster, the more so the bigger the network and the
+            (:func:`gfn_teach.speedups.on_visited_rows`): the compilation takes longer (2 to
+            4 times), and each step is faster, the more so the bigger the network and the
             more of a batch is padding (measured on a 2-core CPU: 13% on Lego spaceships,
-            25% on the 20 x 20 grid with 128 hidden units, 40% (DB) to 2x (TB) with 256,
-            2x on the 20^4 grid). It pays from a thousand to a few thousand steps; the
-            command line uses it from 1000 steps on. The results agree up to float rounding.
+            25% on the 20 x 20 grid with 128 hidden units, 40% (DB) to 2x (TB) with 256;
+            on the 20^4 grid, DB in runs of at most 3,000 steps, 1.2x with 64 units and
+            1.4x with 256). It pays from a thousand to a few thousand steps, later for a
+            small network: on the 20^4 grid with 256 units, 1,000 steps of DB take as long
+            with 8 buckets as with 1 (11.3-11.5 s), and with 64 units 2,000 steps take
+            9.5-10.5 s with 8 buckets against 6.3-7.2 s with 1 (2026-12-06). The command
+            line uses 8 from 1000 steps on. The results agree up to float rounding.
         loss_fn: a loss of your own, ``loss_fn(policy, env, traj, **hparams.loss_kwargs)``
             returning a number, to train instead of the config's (it runs on every row).
             ``config.loss`` still names the log Z estimate the history records.
