@@ -180,6 +180,7 @@ def run_metrics(trainer, result, config: TrainConfig, train_seconds: float) -> d
         "interrupted": result.interrupted,
         "steps_per_second": _finite(result.steps_per_second),
         "compile_seconds": _finite(result.compile_seconds),
+        "row_buckets": trainer.row_buckets,
         "train_seconds": train_seconds,
         "config": dataclasses.asdict(config),
         "history": {k: _json_safe(v.tolist()) for k, v in history.items() if k != "marginal"},
@@ -192,18 +193,34 @@ def skipped_reason(trainer) -> str:
     return f"{trainer.env.n_states} states > {MAX_EXACT_STATES}"
 
 
+def row_buckets_for(steps: int) -> int:
+    """The command line's row buckets (:class:`~gfn_teach.Trainer`'s ``row_buckets``): 8 for a
+    run of more than ``speedups.SHORT_RUN_STEPS`` steps, 1 for a shorter one.
+
+    Eight buckets compile 1.7-4.5 s longer and then step faster, so they pay in long runs only.
+    Measured on the 2-core CPU, whole runs on the 20 x 20 grid, two to four of each
+    (2026-12-06): at 1,000 steps one bucket ends 0.9-4.3 s sooner with 64, 128 and 256 hidden
+    units (DB and TB); at 3,000 steps of DB it ends 1-3 s sooner with 64 and 128 units, and
+    with 256 (``make train``) the two are level (13.5-16.8 s against 13.7-16.9 s). At 10,000
+    steps eight end sooner with 256 units (DB: 39.4-39.7 s against 44.1-52.8 s) and with 128
+    (TB: 17.1-22.7 s against 19.5-29.0 s), and are level with 64 (DB: 13.8-15.0 s against
+    12.3-15.4 s).
+    """
+    from .speedups import SHORT_RUN_STEPS
+    from .trainer import ROW_BUCKETS
+
+    return ROW_BUCKETS if steps > SHORT_RUN_STEPS else 1
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Train, then write ``metrics.json``, ``marginal.png`` and the checkpoint; exit status."""
     from .checkpoint import check_run_folder, check_run_space
-    from .trainer import ROW_BUCKETS, Trainer, TrainingDiverged
+    from .trainer import Trainer, TrainingDiverged
 
     config = _config_from_args(args)  # validates every field before any work
     out = check_run_folder(args.out, args.overwrite)
     check_run_space(out, config)
-    # From about a thousand steps on, the faster steps on the visited rows repay their longer
-    # compilation (the 20 x 20 grid with 256 hidden units: 40% to 2x the steps per second).
-    row_buckets = ROW_BUCKETS if config.steps >= 1000 else 1
-    trainer = Trainer(config, row_buckets=row_buckets)  # checks the memory it needs before allocating it
+    trainer = Trainer(config, row_buckets=row_buckets_for(config.steps))  # checks the memory it needs first
     if not trainer.exact:
         print(f"exact evaluation skipped: {skipped_reason(trainer)} (exact metrics will be null)")
     start = time.perf_counter()

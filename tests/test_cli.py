@@ -19,6 +19,7 @@ def test_train_then_sample(tmp_path, capsys):
     for key in ("exact_tv", "exact_kl", "log_z_true", "log_z", "steps_per_second", "compile_seconds", "history"):
         assert key in metrics
     assert len(metrics["history"]["exact_tv"]) == 2
+    assert metrics["row_buckets"] == 1  # a short run: the loss on every row, compiled once
     assert (run / "marginal.png").stat().st_size > 1000
     assert (run / "state.eqx").is_file() and (run / "config.json").is_file()
     out = tmp_path / "s.npy"
@@ -26,6 +27,16 @@ def test_train_then_sample(tmp_path, capsys):
     samples = np.load(out)
     assert samples.shape == (500, 2) and samples.dtype == np.int32
     assert samples.min() >= 0 and samples.max() <= 5
+
+
+def test_row_buckets_only_for_long_runs():
+    from gfn_teach.cli import row_buckets_for
+    from gfn_teach.speedups import SHORT_RUN_STEPS
+    from gfn_teach.trainer import ROW_BUCKETS
+
+    assert [row_buckets_for(steps) for steps in (1, 1000, SHORT_RUN_STEPS)] == [1, 1, 1]
+    assert [row_buckets_for(steps) for steps in (SHORT_RUN_STEPS + 1, 10_000)] == [ROW_BUCKETS] * 2
+    assert ROW_BUCKETS > 1
 
 
 @pytest.mark.parametrize(
