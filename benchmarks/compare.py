@@ -77,7 +77,7 @@ SIDE_16, TRAJECTORIES_16, LOSSES_16 = 16, 32_000, ("tb", "db", "subtb")
 LOSS_TITLES = {"tb": "TB", "db": "DB", "subtb": "SubTB"}
 # gfn_teach's loss runs the network on the visited rows, compiled for this many row counts
 # (Trainer's row_buckets). On the 2D grids 2 compile in about 60% of the time of 8 (the CLI's
-# choice for runs over 3,000 steps) and step as fast: measured on 20x20 DB, 3000 steps, 3 seeds,
+# choice for long runs) and step as fast: measured on 20x20 DB, 3000 steps, 3 seeds,
 # compile 1.66-1.83 s against 2.69-3.05 s, 302-341 steps/s against 332-367. The 4D runs keep 8,
 # where an untrained policy's short trajectories fill a small share of the rows.
 ROW_BUCKETS_2D, ROW_BUCKETS_4D = 2, 8

@@ -44,6 +44,8 @@ class Terminated(BaseException):
     """SIGTERM arrived: raised like ``KeyboardInterrupt``, so that every ``finally`` cleans up."""
 
 
+# The narrowest network whose long runs the command line trains with row buckets.
+ROW_BUCKETS_MIN_HIDDEN = 128
 # Where each loss's estimate of log Z comes from (metrics.json).
 LOG_Z_SOURCES = {"tb": "learned log Z", "fm": "log of the flow out of s0 (its edge flows)",
                  "mdb": "log R(s0) - log P_F(stop | s0)"}
@@ -193,23 +195,23 @@ def skipped_reason(trainer) -> str:
     return f"{trainer.env.n_states} states > {MAX_EXACT_STATES}"
 
 
-def row_buckets_for(steps: int) -> int:
+def row_buckets_for(config: TrainConfig) -> int:
     """The command line's row buckets (:class:`~gfn_teach.Trainer`'s ``row_buckets``): 8 for a
-    run of more than ``speedups.SHORT_RUN_STEPS`` steps, 1 for a shorter one.
+    run of more than ``speedups.SHORT_RUN_STEPS`` steps of a network of at least
+    :data:`ROW_BUCKETS_MIN_HIDDEN` units a layer, else 1.
 
-    Eight buckets compile 1.7-4.5 s longer and then step faster, so they pay in long runs only.
-    Measured on the 2-core CPU, whole runs on the 20 x 20 grid, two to four of each
-    (2026-12-06): at 1,000 steps one bucket ends 0.9-4.3 s sooner with 64, 128 and 256 hidden
-    units (DB and TB); at 3,000 steps of DB it ends 1-3 s sooner with 64 and 128 units, and
-    with 256 (``make train``) the two are level (13.5-16.8 s against 13.7-16.9 s). At 10,000
-    steps eight end sooner with 256 units (DB: 39.4-39.7 s against 44.1-52.8 s) and with 128
-    (TB: 17.1-22.7 s against 19.5-29.0 s), and are level with 64 (DB: 13.8-15.0 s against
-    12.3-15.4 s).
+    Eight buckets compile 1.7-4.7 s longer and then step faster, the more so the wider the network,
+    so they pay in long runs of wide networks only. ``benchmarks/row_buckets.py`` (whole runs on
+    the 20 x 20 grid, DB, 2 rounds, 2026-12-06), median seconds with 1 bucket against 8: at
+    1,000 steps 4.2 against 6.6 (64 units), 5.6 against 9.9 (128), 7.2 against 10.1 (256); at
+    3,000 steps 5.5 against 9.1, 10.1 against 13.7, and 16.0 against 16.2 (256 units: ``make
+    train``); at 10,000 steps 12.1 against 14.0 (64 units), then 20.6 against 18.1 (128) and
+    46.1 against 35.9 (256).
     """
     from .speedups import SHORT_RUN_STEPS
     from .trainer import ROW_BUCKETS
 
-    return ROW_BUCKETS if steps > SHORT_RUN_STEPS else 1
+    return ROW_BUCKETS if config.steps > SHORT_RUN_STEPS and config.hidden >= ROW_BUCKETS_MIN_HIDDEN else 1
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -220,7 +222,7 @@ def run_train(args: argparse.Namespace) -> int:
     config = _config_from_args(args)  # validates every field before any work
     out = check_run_folder(args.out, args.overwrite)
     check_run_space(out, config)
-    trainer = Trainer(config, row_buckets=row_buckets_for(config.steps))  # checks the memory it needs first
+    trainer = Trainer(config, row_buckets=row_buckets_for(config))  # checks the memory it needs first
     if not trainer.exact:
         print(f"exact evaluation skipped: {skipped_reason(trainer)} (exact metrics will be null)")
     start = time.perf_counter()

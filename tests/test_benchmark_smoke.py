@@ -71,3 +71,33 @@ def test_speed_smoke(monkeypatch, capsys):
     assert "| 4D side" in text and "| db |" in text
     assert "vmap over 8 seeds" in text and "trajectories/s" in text
     assert "side by side with g.fit_together" in text
+
+
+def load_benchmark(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(BENCH, name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_row_buckets_one_run_trains_and_times_it():
+    result = load_benchmark("row_buckets.py").one_run(hidden=16, steps=20, buckets=2, loss="tb", dim=2, side=4)
+    assert result["wall"] > result["compile"] > 0 and 0 <= result["exact_tv"] <= 1
+
+
+def test_row_buckets_alternates_the_settings_and_tabulates_medians(monkeypatch, capsys):
+    bench = load_benchmark("row_buckets.py")
+    calls = []
+
+    def fake_run(hidden, steps, buckets, loss, dim, side):
+        calls.append((hidden, steps, buckets))
+        wall = {1: [4.0, 6.0, 5.0], 8: [9.0, 7.0, 8.0]}[buckets][sum(c[2] == buckets for c in calls) - 1]
+        return {"wall": wall, "compile": buckets / 2, "exact_tv": 0.1}
+
+    monkeypatch.setattr(bench, "run_in_fresh_process", fake_run)
+    bench.main(["--hidden", "64", "--steps", "1000", "--repeats", "3"])
+    assert calls == [(64, 1000, 1), (64, 1000, 8)] * 3  # every setting once per round
+    out = capsys.readouterr().out
+    assert "| 64 | 1,000 | db | 5.0 (4.0-6.0), 0.5 | 8.0 (7.0-9.0), 4.0 |" in out

@@ -29,14 +29,18 @@ def test_train_then_sample(tmp_path, capsys):
     assert samples.min() >= 0 and samples.max() <= 5
 
 
-def test_row_buckets_only_for_long_runs():
-    from gfn_teach.cli import row_buckets_for
+def test_row_buckets_only_for_long_runs_of_wide_networks():
+    from gfn_teach import TrainConfig
+    from gfn_teach.cli import ROW_BUCKETS_MIN_HIDDEN, row_buckets_for
     from gfn_teach.speedups import SHORT_RUN_STEPS
     from gfn_teach.trainer import ROW_BUCKETS
 
-    assert [row_buckets_for(steps) for steps in (1, 1000, SHORT_RUN_STEPS)] == [1, 1, 1]
-    assert [row_buckets_for(steps) for steps in (SHORT_RUN_STEPS + 1, 10_000)] == [ROW_BUCKETS] * 2
     assert ROW_BUCKETS > 1
+    wide, narrow = ROW_BUCKETS_MIN_HIDDEN, ROW_BUCKETS_MIN_HIDDEN - 1
+    buckets = lambda steps, hidden: row_buckets_for(TrainConfig(steps=steps, hidden=hidden))
+    assert [buckets(steps, wide) for steps in (1, 1000, SHORT_RUN_STEPS)] == [1, 1, 1]
+    assert [buckets(steps, wide) for steps in (SHORT_RUN_STEPS + 1, 10_000)] == [ROW_BUCKETS] * 2
+    assert buckets(10_000, 256) == ROW_BUCKETS and buckets(10_000, narrow) == 1
 
 
 @pytest.mark.parametrize(
