@@ -46,6 +46,7 @@ class Terminated(BaseException):
 
 # The narrowest network whose long runs the command line trains with row buckets.
 ROW_BUCKETS_MIN_HIDDEN = 128
+
 # Where each loss's estimate of log Z comes from (metrics.json).
 LOG_Z_SOURCES = {"tb": "learned log Z", "fm": "log of the flow out of s0 (its edge flows)",
                  "mdb": "log R(s0) - log P_F(stop | s0)"}

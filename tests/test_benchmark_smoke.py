@@ -73,31 +73,31 @@ def test_speed_smoke(monkeypatch, capsys):
     assert "side by side with g.fit_together" in text
 
 
-def load_benchmark(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(BENCH, name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def row_buckets():
+    return runpy.run_path(os.path.join(BENCH, "row_buckets.py"), run_name="row_buckets")
 
 
-def test_row_buckets_one_run_trains_and_times_it():
-    result = load_benchmark("row_buckets.py").one_run(hidden=16, steps=20, buckets=2, loss="tb", dim=2, side=4)
+def test_row_buckets_one_run_trains_and_times_it(row_buckets):
+    result = row_buckets["one_run"](hidden=16, steps=20, buckets=2, loss="tb", dim=2, side=4)
     assert result["wall"] > result["compile"] > 0 and 0 <= result["exact_tv"] <= 1
 
 
-def test_row_buckets_alternates_the_settings_and_tabulates_medians(monkeypatch, capsys):
-    bench = load_benchmark("row_buckets.py")
+def test_row_buckets_alternates_the_settings_and_tabulates_medians(row_buckets, monkeypatch, capsys):
+    # Each fresh-process run faked at subprocess.run: its command line is recorded, and it prints
+    # the JSON line that --one would.
+    import subprocess
     calls = []
 
-    def fake_run(hidden, steps, buckets, loss, dim, side):
+    def fake_run(argv, **kwargs):
+        hidden, steps, buckets = map(int, argv[argv.index("--one") + 1:][:3])
         calls.append((hidden, steps, buckets))
-        wall = {1: [4.0, 6.0, 5.0], 8: [9.0, 7.0, 8.0]}[buckets][sum(c[2] == buckets for c in calls) - 1]
-        return {"wall": wall, "compile": buckets / 2, "exact_tv": 0.1}
+        wall = {1: [4.0, 9.0, 5.0], 8: [7.0, 12.0, 8.0]}[buckets][sum(c[2] == buckets for c in calls) - 1]
+        line = json.dumps({"wall": wall, "compile": buckets / 2, "exact_tv": 0.1})
+        return subprocess.CompletedProcess(argv, 0, stdout=f"{line}\n", stderr="")
 
-    monkeypatch.setattr(bench, "run_in_fresh_process", fake_run)
-    bench.main(["--hidden", "64", "--steps", "1000", "--repeats", "3"])
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    row_buckets["main"](["--hidden", "64", "--steps", "1000", "--repeats", "3"])
     assert calls == [(64, 1000, 1), (64, 1000, 8)] * 3  # every setting once per round
     out = capsys.readouterr().out
-    assert "| 64 | 1,000 | db | 5.0 (4.0-6.0), 0.5 | 8.0 (7.0-9.0), 4.0 |" in out
+    assert "| 64 | 1,000 | db | 5.0 (4.0-9.0), 0.5 | 8.0 (7.0-12.0), 4.0 |" in out  # medians, not means
