@@ -44,8 +44,11 @@ class Terminated(BaseException):
     """SIGTERM arrived: raised like ``KeyboardInterrupt``, so that every ``finally`` cleans up."""
 
 
-# The narrowest network whose long runs the command line trains with row buckets.
+# The narrowest network whose long runs the command line trains with 8 row buckets, and the
+# narrowest whose middling runs (more than MIDDLING_RUN_STEPS steps) it trains with 2.
 ROW_BUCKETS_MIN_HIDDEN = 128
+TWO_BUCKETS_MIN_HIDDEN = 256
+MIDDLING_RUN_STEPS = 1000
 
 # Where each loss's estimate of log Z comes from (metrics.json).
 LOG_Z_SOURCES = {"tb": "learned log Z", "fm": "log of the flow out of s0 (its edge flows)",
@@ -198,21 +201,30 @@ def skipped_reason(trainer) -> str:
 
 def row_buckets_for(config: TrainConfig) -> int:
     """The command line's row buckets (:class:`~gfn_teach.Trainer`'s ``row_buckets``): 8 for a
-    run of more than ``speedups.SHORT_RUN_STEPS`` steps of a network of at least
-    :data:`ROW_BUCKETS_MIN_HIDDEN` units a layer, else 1.
+    run of more than ``speedups.SHORT_RUN_STEPS`` (3,000) steps of a network of at least
+    :data:`ROW_BUCKETS_MIN_HIDDEN` units a layer; 2 for a run of more than
+    :data:`MIDDLING_RUN_STEPS` steps, and at most 3,000, of at least
+    :data:`TWO_BUCKETS_MIN_HIDDEN` units; else 1.
 
-    Eight buckets compile 1.7-4.7 s longer and then step faster, the more so the wider the network,
-    so they pay in long runs of wide networks only. ``benchmarks/row_buckets.py`` (whole runs on
-    the 20 x 20 grid, DB, 2 rounds, 2026-12-06), median seconds with 1 bucket against 8: at
-    1,000 steps 4.2 against 6.6 (64 units), 5.6 against 9.9 (128), 7.2 against 10.1 (256); at
-    3,000 steps 5.5 against 9.1, 10.1 against 13.7, and 16.0 against 16.2 (256 units: ``make
-    train``); at 10,000 steps 12.1 against 14.0 (64 units), then 20.6 against 18.1 (128) and
-    46.1 against 35.9 (256).
+    More buckets compile longer (2 take 0.3-0.8 s more than 1, 8 take 1.7-4.7 s more) and then
+    step faster, the more so the wider the network, so they pay in the longer runs of the wider
+    networks only. ``benchmarks/row_buckets.py`` (whole runs on the 20 x 20 grid, DB,
+    2026-12-06), median seconds with 1 bucket against 8, 2 rounds: at 1,000 steps 4.2 against
+    6.6 (64 units), 5.6 against 9.9 (128), 7.2 against 10.1 (256); at 3,000 steps 5.5 against
+    9.1, 10.1 against 13.7, and 16.0 against 16.2 (256 units); at 10,000 steps 12.1 against
+    14.0 (64 units), then 20.6 against 18.1 (128) and 46.1 against 35.9 (256). With 2 buckets,
+    256 units, 4 rounds: 10.3 s against 10.9 at 2,000 steps and 14.1 against 15.2 at 3,000
+    (``make train``), faster in every round; with 128 units, 2 rounds, 1 and 2 buckets are
+    level (4.7 and 4.8 s at 1,000 steps, 7.8 and 7.8 at 3,000).
     """
     from .speedups import SHORT_RUN_STEPS
     from .trainer import ROW_BUCKETS
 
-    return ROW_BUCKETS if config.steps > SHORT_RUN_STEPS and config.hidden >= ROW_BUCKETS_MIN_HIDDEN else 1
+    if config.steps > SHORT_RUN_STEPS and config.hidden >= ROW_BUCKETS_MIN_HIDDEN:
+        return ROW_BUCKETS
+    if config.steps > MIDDLING_RUN_STEPS and config.hidden >= TWO_BUCKETS_MIN_HIDDEN:
+        return 2
+    return 1
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -91,7 +91,8 @@ class Trainer:
             small network: on the 20^4 grid with 256 units, 1,000 steps of DB take as long
             with 8 buckets as with 1 (11.3-11.5 s), and with 64 units 2,000 steps take
             9.5-10.5 s with 8 buckets against 6.3-7.2 s with 1 (2026-12-06). The command
-            line uses 8 in runs of more than 3,000 steps with at least 128 hidden units
+            line uses 8 in runs of more than 3,000 steps with at least 128 hidden units, and
+            2 in runs of 1,001 to 3,000 steps with at least 256
             (:func:`gfn_teach.cli.row_buckets_for`, measured by ``benchmarks/row_buckets.py``).
             The results agree up to float rounding.
         loss_fn: a loss of your own, ``loss_fn(policy, env, traj, **hparams.loss_kwargs)``

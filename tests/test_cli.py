@@ -31,16 +31,23 @@ def test_train_then_sample(tmp_path, capsys):
 
 def test_row_buckets_only_for_long_runs_of_wide_networks():
     from gfn_teach import TrainConfig
-    from gfn_teach.cli import ROW_BUCKETS_MIN_HIDDEN, row_buckets_for
+    from gfn_teach.cli import MIDDLING_RUN_STEPS, ROW_BUCKETS_MIN_HIDDEN, TWO_BUCKETS_MIN_HIDDEN, row_buckets_for
     from gfn_teach.speedups import SHORT_RUN_STEPS
     from gfn_teach.trainer import ROW_BUCKETS
 
-    assert ROW_BUCKETS > 1
+    assert ROW_BUCKETS > 2 and MIDDLING_RUN_STEPS < SHORT_RUN_STEPS
+    assert ROW_BUCKETS_MIN_HIDDEN < TWO_BUCKETS_MIN_HIDDEN
     wide, narrow = ROW_BUCKETS_MIN_HIDDEN, ROW_BUCKETS_MIN_HIDDEN - 1
     buckets = lambda steps, hidden: row_buckets_for(TrainConfig(steps=steps, hidden=hidden))
     assert [buckets(steps, wide) for steps in (1, 1000, SHORT_RUN_STEPS)] == [1, 1, 1]
     assert [buckets(steps, wide) for steps in (SHORT_RUN_STEPS + 1, 10_000)] == [ROW_BUCKETS] * 2
     assert buckets(10_000, 256) == ROW_BUCKETS and buckets(10_000, narrow) == 1
+    # Middling runs of the widest networks: 2 buckets, from just past MIDDLING_RUN_STEPS.
+    widest = TWO_BUCKETS_MIN_HIDDEN
+    assert [buckets(steps, widest) for steps in (1, MIDDLING_RUN_STEPS)] == [1, 1]
+    assert [buckets(steps, widest) for steps in (MIDDLING_RUN_STEPS + 1, SHORT_RUN_STEPS)] == [2, 2]
+    assert buckets(SHORT_RUN_STEPS + 1, widest) == ROW_BUCKETS
+    assert buckets(SHORT_RUN_STEPS, widest - 1) == 1
 
 
 @pytest.mark.parametrize(
