@@ -206,9 +206,10 @@ def row_buckets_for(config: TrainConfig) -> int:
     :data:`MIDDLING_RUN_STEPS` steps, and at most 3,000, of at least
     :data:`TWO_BUCKETS_MIN_HIDDEN` units; else 1.
 
-    More buckets compile longer (2 take 0.3-0.8 s more than 1, 8 take 1.7-4.7 s more) and then
-    step faster, the more so the wider the network, so they pay in the longer runs of the wider
-    networks only. ``benchmarks/row_buckets.py`` (whole runs on the 20 x 20 grid, DB,
+    More buckets compile longer (the medians: 2 buckets 0.4-0.6 s more than 1 in every setting
+    measured but one, 256 units at 10,000 steps, where they were 0.5 s sooner; 8 buckets 1.7-4.7
+    s more) and then step faster, the more so the wider the network, so they pay in the longer
+    runs of the wider networks only. ``benchmarks/row_buckets.py`` (whole runs on the 20 x 20 grid, DB,
     2026-12-06), median seconds with 1 bucket against 8, 2 rounds: at 1,000 steps 4.2 against
     6.6 (64 units), 5.6 against 9.9 (128), 7.2 against 10.1 (256); at 3,000 steps 5.5 against
     9.1, 10.1 against 13.7, and 16.0 against 16.2 (256 units); at 10,000 steps 12.1 against
